@@ -1,0 +1,569 @@
+//! 3PlugPOS configuration: `terminal.toml` / `hub.toml` read with serde + TOML.
+//!
+//! Every key has a default, so an empty file (or no file at all, see
+//! [`Config::load_or_default`]) yields [`Config::default`]. Unknown keys are refused, so a typo never
+//! silently falls back to a default. Every error is a single line naming the file, the line and
+//! column, what is wrong and what to do about it, e.g.
+//!
+//! ```text
+//! /etc/pos/terminal.toml:7:1: unknown key `chekpoint_every` in [store]; expected one of checkpoint_every, busy_timeout_ms (hint: see config/terminal.toml for every setting and its default)
+//! ```
+//!
+//! The commented default files live in `config/terminal.toml` and `config/hub.toml` at the
+//! repository root; tests check that they parse and equal [`Config::default`].
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Hint attached to errors about keys, types and values.
+const HINT_SETTINGS: &str = "see config/terminal.toml for every setting and its default";
+/// Hint attached to TOML syntax errors.
+const HINT_SYNTAX: &str =
+    "fix the TOML syntax at that position; see config/terminal.toml for a valid example";
+
+/// The whole configuration of a device (terminal or hub).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[device]`: where the device keeps its state.
+    pub device: DeviceSection,
+    /// `[log]`: logging.
+    pub log: LogSection,
+    /// `[store]`: the local SQLite event store.
+    pub store: StoreSection,
+    /// `[hub]`: the hub service (used by the hub role only).
+    pub hub: HubSection,
+    /// `[sync]`: pushing the terminal's event log to its hub.
+    pub sync: SyncSection,
+}
+
+/// `[device]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceSection {
+    /// Directory holding the database, keys and backups. Default `/var/lib/pos`.
+    pub data_dir: PathBuf,
+}
+
+impl Default for DeviceSection {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("/var/lib/pos"),
+        }
+    }
+}
+
+/// `[log]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// Least severe level that is logged. Default `info`.
+    pub level: LogLevel,
+    /// Log one JSON object per line instead of human-readable text. Default `false`.
+    pub json: bool,
+}
+
+/// Log verbosity, written in lowercase in TOML (`level = "debug"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Normal operation messages (default).
+    #[default]
+    Info,
+    /// Diagnostic detail.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The lowercase name used in TOML and by log filters (`"info"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[store]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// Events between signed audit checkpoints. Default 1000, valid 1..=1000.
+    pub checkpoint_every: u32,
+    /// Milliseconds to wait for a SQLite lock. Default 5000, valid 0..=60000.
+    pub busy_timeout_ms: u32,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
+/// `[hub]` section, used by the hub role only.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSection {
+    /// Address the hub listens on for terminals; must parse as a [`SocketAddr`].
+    /// Default `0.0.0.0:7443`.
+    pub listen: String,
+}
+
+impl Default for HubSection {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:7443".to_owned(),
+        }
+    }
+}
+
+/// `[sync]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSection {
+    /// The hub's `host:port`. Default `None`: the terminal is not enrolled yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hub: Option<String>,
+    /// Longest wait between reconnection attempts, in seconds. Default 60, valid 1..=3600.
+    pub retry_max_s: u32,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        Self {
+            hub: None,
+            retry_max_s: 60,
+        }
+    }
+}
+
+/// Why a configuration could not be loaded. `Display` is a single line naming the file (and,
+/// where known, line and column), what is wrong and a hint.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file does not exist.
+    #[error(
+        "config file {} not found (hint: pass --config FILE or copy config/terminal.toml)",
+        path.display()
+    )]
+    NotFound {
+        /// The file that was asked for.
+        path: PathBuf,
+    },
+    /// The file exists but could not be read (permissions, a directory, not UTF-8, ...).
+    /// The io error is part of the message.
+    #[error(
+        "cannot read config file {}: {error} (hint: check that it is a readable UTF-8 text file)",
+        path.display()
+    )]
+    Io {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// What the OS said.
+        error: std::io::Error,
+    },
+    /// The text is not valid TOML.
+    #[error("{}: {message} (hint: {HINT_SYNTAX})", location(path, *line, *column))]
+    Syntax {
+        /// The file (or origin) of the text.
+        path: PathBuf,
+        /// 1-based line, if known.
+        line: Option<usize>,
+        /// 1-based column (in characters), if known.
+        column: Option<usize>,
+        /// What is wrong, one line.
+        message: String,
+    },
+    /// Valid TOML that does not fit the schema: unknown key or section, wrong type, unknown
+    /// log level, ...
+    #[error("{}: {message} (hint: {HINT_SETTINGS})", location(path, *line, *column))]
+    Invalid {
+        /// The file (or origin) of the text.
+        path: PathBuf,
+        /// 1-based line, if known.
+        line: Option<usize>,
+        /// 1-based column (in characters), if known.
+        column: Option<usize>,
+        /// What is wrong, one line; names the key.
+        message: String,
+    },
+    /// A value of the right type outside its valid range (or an unusable address).
+    #[error(
+        "{}: invalid value for `{key}`: {problem} (hint: {hint})",
+        location(path, *line, *column)
+    )]
+    OutOfRange {
+        /// The file (or origin) of the text.
+        path: PathBuf,
+        /// 1-based line of the key, if it could be found in the text.
+        line: Option<usize>,
+        /// 1-based column of the key, if it could be found in the text.
+        column: Option<usize>,
+        /// Dotted key, e.g. `store.checkpoint_every`.
+        key: &'static str,
+        /// What is wrong with the value.
+        problem: String,
+        /// The valid range or format.
+        hint: String,
+    },
+}
+
+/// `file:line:column`, `file:line` or `file`, depending on what is known.
+fn location(path: &Path, line: Option<usize>, column: Option<usize>) -> String {
+    let mut out = path.display().to_string();
+    if let Some(line) = line {
+        let _ = write!(out, ":{line}");
+        if let Some(column) = column {
+            let _ = write!(out, ":{column}");
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Parses and validates configuration text. `origin` is only used in error messages.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let deserializer = toml::de::Deserializer::parse(text).map_err(|e| {
+            let (line, column) = span_position(text, e.span());
+            ConfigError::Syntax {
+                path: origin.to_path_buf(),
+                line,
+                column,
+                message: describe_syntax_error(text, &e),
+            }
+        })?;
+        let config = Config::deserialize(deserializer).map_err(|e| {
+            let (line, column) = span_position(text, e.span());
+            ConfigError::Invalid {
+                path: origin.to_path_buf(),
+                line,
+                column,
+                message: describe_schema_error(text, &e),
+            }
+        })?;
+        config.validate(text, origin)?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            if error.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::NotFound {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                ConfigError::Io {
+                    path: path.to_path_buf(),
+                    error,
+                }
+            }
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// `None` gives the defaults; `Some(path)` loads that file, and a missing file is an error
+    /// (an explicitly named file that is not there is a mistake, not a request for defaults).
+    pub fn load_or_default(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            None => Ok(Config::default()),
+            Some(path) => Self::load(path),
+        }
+    }
+
+    /// Range and format checks that serde cannot express. Reports the first problem.
+    fn validate(&self, text: &str, origin: &Path) -> Result<(), ConfigError> {
+        let out_of_range = |key: &'static str, problem: String, hint: String| {
+            let (line, column) = find_key(text, key);
+            ConfigError::OutOfRange {
+                path: origin.to_path_buf(),
+                line,
+                column,
+                key,
+                problem,
+                hint,
+            }
+        };
+        let range = |key: &'static str, value: u32, min: u32, max: u32, what: &str| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(out_of_range(
+                    key,
+                    format!("{value} is out of range"),
+                    format!("valid range is {min}..={max}: {what}"),
+                ))
+            }
+        };
+
+        range(
+            "store.checkpoint_every",
+            self.store.checkpoint_every,
+            1,
+            1000,
+            "events between signed audit checkpoints",
+        )?;
+        range(
+            "store.busy_timeout_ms",
+            self.store.busy_timeout_ms,
+            0,
+            60_000,
+            "milliseconds to wait for a SQLite lock",
+        )?;
+        if self.hub.listen.parse::<SocketAddr>().is_err() {
+            return Err(out_of_range(
+                "hub.listen",
+                format!("{:?} is not a socket address", self.hub.listen),
+                "use IP:PORT, e.g. \"0.0.0.0:7443\" or \"[::]:7443\"".to_owned(),
+            ));
+        }
+        if let Some(hub) = &self.sync.hub {
+            if !looks_like_host_port(hub) {
+                return Err(out_of_range(
+                    "sync.hub",
+                    format!("{hub:?} is not HOST:PORT"),
+                    "use HOST:PORT with a port 1..=65535, e.g. \"hub.local:7443\" or \
+                     \"192.168.1.10:7443\"; remove the key if the terminal is not enrolled yet"
+                        .to_owned(),
+                ));
+            }
+        }
+        range(
+            "sync.retry_max_s",
+            self.sync.retry_max_s,
+            1,
+            3600,
+            "longest wait in seconds between attempts to reach the hub",
+        )?;
+        Ok(())
+    }
+}
+
+/// `host:port` with a non-empty host without whitespace (IPv6 in brackets) and a port 1..=65535.
+fn looks_like_host_port(s: &str) -> bool {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = port.parse::<u16>().is_ok_and(|p| p != 0);
+    let host_ok = if let Some(inner) = host.strip_prefix('[') {
+        inner
+            .strip_suffix(']')
+            .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok())
+    } else {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_')
+    };
+    host_ok && port_ok
+}
+
+/// Joins a possibly multi-line message into one line.
+fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// 1-based (line, column) of the start of `span`, column counted in characters.
+fn span_position(
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> (Option<usize>, Option<usize>) {
+    match span {
+        Some(span) => {
+            let (line, column) = line_col(text, span.start);
+            (Some(line), Some(column))
+        }
+        None => (None, None),
+    }
+}
+
+/// 1-based (line, column) of byte `offset` in `text`; column counted in characters.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = text.get(..offset).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+    (line, column)
+}
+
+/// One line; a duplicate key is named (the parser's message alone does not say which).
+fn describe_syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let message = one_line(error.message());
+    let key = error
+        .span()
+        .and_then(|span| text.get(span))
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && !key.contains('\n'));
+    match key {
+        Some(key) if message == "duplicate key" => format!("{message} `{key}`"),
+        _ => message,
+    }
+}
+
+/// Field names of each table, used to name the table in "unknown key" errors.
+const TABLES: &[(&str, &[&str])] = &[
+    ("", &["device", "log", "store", "hub", "sync"]),
+    ("device", &["data_dir"]),
+    ("log", &["level", "json"]),
+    ("store", &["checkpoint_every", "busy_timeout_ms"]),
+    ("hub", &["listen"]),
+    ("sync", &["hub", "retry_max_s"]),
+];
+
+/// Rewrites a serde/toml schema error into one line that names the key and its table.
+fn describe_schema_error(text: &str, error: &toml::de::Error) -> String {
+    let mut message = one_line(error.message());
+    // "expected struct StoreSection" names a Rust type; say which TOML table is expected.
+    for (rust, table) in [
+        ("DeviceSection", "device"),
+        ("LogSection", "log"),
+        ("StoreSection", "store"),
+        ("HubSection", "hub"),
+        ("SyncSection", "sync"),
+    ] {
+        let from = format!("expected struct {rust}");
+        if message.ends_with(&from) {
+            message = message.replace(&from, &format!("expected a table [{table}]"));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        // serde: "unknown field `x`, expected `a` or `b`" / "expected one of `a`, `b`, `c`"
+        let (name, expected_part) = rest.split_once('`').unwrap_or((rest, ""));
+        let expected: Vec<&str> = expected_part.split('`').skip(1).step_by(2).collect();
+        let table = TABLES
+            .iter()
+            .find(|(_, fields)| *fields == expected.as_slice())
+            .map(|(table, _)| *table);
+        let on_header_line = error.span().is_some_and(|span| {
+            let (line, _) = line_col(text, span.start);
+            text.lines()
+                .nth(line - 1)
+                .is_some_and(|l| l.trim_start().starts_with('['))
+        });
+        let what = match table {
+            Some("") if on_header_line => format!("unknown section `[{name}]`"),
+            Some("") => format!("unknown key `{name}` at top level"),
+            Some(table) => format!("unknown key `{name}` in [{table}]"),
+            None => format!("unknown key `{name}`"),
+        };
+        let expected = if expected.is_empty() {
+            "no keys are allowed here".to_owned()
+        } else {
+            format!("expected one of {}", expected.join(", "))
+        };
+        return format!("{what}; {expected}");
+    }
+    match error.span().and_then(|span| key_at(text, span.start)) {
+        Some(key) => format!("{message} for key {key}"),
+        None => message,
+    }
+}
+
+/// The key whose value starts at byte `offset` (the text before `=` on that line), rendered as
+/// `` `key` in [table] `` when a `[table]` header precedes it.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let (line_no, _) = line_col(text, offset);
+    let line_start = text
+        .get(..offset.min(text.len()))?
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let prefix = text.get(line_start..offset.min(text.len()))?;
+    let (key, _) = prefix.rsplit_once('=')?;
+    // In an inline table (`store = { busy_timeout_ms = "x" }`) the key follows `{` or `,`.
+    let key = key.rsplit(['{', ',']).next().unwrap_or(key);
+    let key: String = key
+        .trim()
+        .split('.')
+        .map(|part| part.trim().trim_matches('"').trim_matches('\''))
+        .collect::<Vec<_>>()
+        .join(".");
+    if key.is_empty() {
+        return None;
+    }
+    let table = text
+        .lines()
+        .take(line_no - 1)
+        .filter_map(table_header)
+        .last();
+    Some(match table {
+        Some(table) => format!("`{key}` in [{table}]"),
+        None => format!("`{key}`"),
+    })
+}
+
+/// `Some("store")` for a line `[store]` (optionally followed by a comment).
+fn table_header(line: &str) -> Option<&str> {
+    let line = line.trim();
+    let inner = line.strip_prefix('[')?;
+    if inner.starts_with('[') {
+        return None;
+    }
+    let (name, rest) = inner.split_once(']')?;
+    let rest = rest.trim();
+    if !rest.is_empty() && !rest.starts_with('#') {
+        return None;
+    }
+    Some(name.trim())
+}
+
+/// 1-based (line, column) of the dotted key `section.key`: `key` inside `[section]`, or
+/// `section.key` at top level.
+fn find_key(text: &str, dotted: &str) -> (Option<usize>, Option<usize>) {
+    let Some((section, key)) = dotted.split_once('.') else {
+        return (None, None);
+    };
+    let starts_key = |line: &str, key: &str| {
+        let trimmed = line.trim_start();
+        trimmed
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+            .then(|| line.chars().count() - trimmed.chars().count() + 1)
+    };
+    let mut current: Option<&str> = None;
+    for (i, line) in text.lines().enumerate() {
+        if let Some(name) = table_header(line) {
+            current = Some(name);
+            continue;
+        }
+        let found = match current {
+            Some(name) if name == section => starts_key(line, key),
+            None => starts_key(line, dotted),
+            Some(_) => None,
+        };
+        if let Some(column) = found {
+            return (Some(i + 1), Some(column));
+        }
+    }
+    (None, None)
+}

@@ -1,0 +1,48 @@
+//! Payloads of the core modules' events (JSON in the log). Each kind names its module and kind.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DeviceId, DeviceRole};
+
+/// `device.registered`: a device (this one at `pos init`, or one enrolled at the hub) and its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRegistered {
+    pub device: DeviceId,
+    pub role: DeviceRole,
+    pub branch: String,
+    pub name: String,
+    /// ed25519 public key, hex.
+    pub public_key: String,
+}
+
+/// `settings.changed`: a hub-authoritative setting, with the value before for the auditor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingChanged {
+    pub key: String,
+    pub before: Option<serde_json::Value>,
+    pub after: serde_json::Value,
+}
+
+/// `stock.moved`: a change of on-hand quantity (sale, receipt, count, damage...).
+/// Quantities are in thousandths of the item's unit (1 each = 1000, 1 kg = 1000 g).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockMoved {
+    pub item: String,
+    pub quantity: i64,
+}
+
+impl DeviceRegistered {
+    pub const MODULE: &'static str = "device";
+    pub const KIND: &'static str = "registered";
+}
+impl SettingChanged {
+    pub const MODULE: &'static str = "settings";
+    pub const KIND: &'static str = "changed";
+}
+impl StockMoved {
+    pub const MODULE: &'static str = "stock";
+    pub const KIND: &'static str = "moved";
+}

@@ -1,0 +1,19 @@
+//! The SQLite store of one device: the event log, checkpoints and module projections.
+//!
+//! * One process owns a data dir ([`DataDirLock`]); a second gets [`StoreError::Locked`].
+//! * [`Store::append`] appends events and applies their projections in one durable transaction
+//!   (WAL, `synchronous = FULL`).
+//! * [`Store::verify`] checks every chain; [`Store::rebuild`] replays the log into projections.
+
+mod datadir;
+mod error;
+mod projection;
+mod schema;
+mod store;
+
+pub use datadir::{DataDirLock, Identity, DB_FILE};
+pub use error::{Result, StoreError};
+pub use projection::{Projection, Refusal};
+pub use store::{
+    now_ms, Commit, InitReport, LogFilter, Store, StoreOptions, VerifyError, VerifyReport,
+};

@@ -1,0 +1,708 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pos_audit::{
+    ChainHash, ChainSummary, ChainVerifier, Checkpoint, DeviceKey, Event, EventDraft, Finding,
+    Problem, PublicKey, CHECKPOINT_INTERVAL,
+};
+use pos_core::payloads::DeviceRegistered;
+use pos_core::{DeviceId, DeviceRole, EventId, Hlc, HlcClock, UserId};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
+
+use crate::datadir::{DataDirLock, Identity};
+use crate::error::{Result, StoreError};
+use crate::projection::{self, Projection};
+use crate::schema;
+
+/// Tunables of an open store (from the config file).
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Events between signed checkpoints (1..=1000).
+    pub checkpoint_every: u64,
+    /// How long to wait for SQLite's lock (e.g. a backup reading the file).
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            checkpoint_every: CHECKPOINT_INTERVAL,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What `Store::init` did.
+#[derive(Debug)]
+pub struct InitReport {
+    pub identity: Identity,
+    /// Where an earlier identity and database were moved (never deleted).
+    pub moved_aside: Option<PathBuf>,
+}
+
+/// The result of a durable commit: these seqs are on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Commit {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub head: ChainHash,
+}
+
+/// Which records `pos audit log` shows.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// `module`, `kind` or `module.kind`.
+    pub kind: Option<String>,
+    pub since: Option<Hlc>,
+    pub limit: Option<usize>,
+}
+
+/// Why `verify` did not say OK.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0}")]
+    Tampered(Finding),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A verified database: one summary per origin.
+#[derive(Debug, Clone)]
+pub struct VerifyReport {
+    pub chains: Vec<ChainSummary>,
+}
+
+impl VerifyReport {
+    pub fn records(&self) -> u64 {
+        self.chains.iter().map(|c| c.records).sum()
+    }
+}
+
+/// One device's database: the event log and the projections, owned exclusively.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    lock: DataDirLock,
+    identity: Identity,
+    key: DeviceKey,
+    clock: HlcClock,
+    head_seq: u64,
+    head: ChainHash,
+    projections: Vec<Box<dyn Projection>>,
+    checkpoint_every: u64,
+    scratch: Vec<u8>,
+}
+
+const EVENT_COLUMNS: &str =
+    "origin, seq, id, hlc, module, kind, actor, approver, reason, schema_version, payload, prev_hash, hash";
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Create a device identity, key pair and database in `dir` (created if missing).
+    pub fn init(
+        dir: &Path,
+        role: DeviceRole,
+        branch: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<(Store, InitReport)> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let lock = DataDirLock::acquire(dir)?;
+        let (identity, key, moved_aside) =
+            lock.create_identity(role, branch, name, force, now_ms())?;
+        let conn = open_connection(&lock.db_path(), true, &StoreOptions::default())?;
+        let mut store = Store::from_parts(conn, lock, identity.clone(), key, StoreOptions::default())?;
+        store.append(vec![EventDraft::json(
+            DeviceRegistered::MODULE,
+            DeviceRegistered::KIND,
+            &DeviceRegistered {
+                device: identity.id,
+                role,
+                branch: branch.to_owned(),
+                name: name.to_owned(),
+                public_key: identity.public_key.clone(),
+            },
+        )])?;
+        store.checkpoint()?;
+        // device.toml last: until it exists, the dir counts as not initialised.
+        store.lock.commit_identity(&identity)?;
+        Ok((
+            store,
+            InitReport {
+                identity,
+                moved_aside,
+            },
+        ))
+    }
+
+    /// Open an initialised data dir. Fails if another process owns it.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store> {
+        let lock = DataDirLock::acquire(dir)?;
+        let (identity, key) = lock.load_identity()?;
+        let db_path = lock.db_path();
+        if !db_path.exists() {
+            return Err(StoreError::Corrupt {
+                path: db_path,
+                detail: "the database file is missing".into(),
+            });
+        }
+        let conn = open_connection(&db_path, false, &options)?;
+        Store::from_parts(conn, lock, identity, key, options)
+    }
+
+    /// Open for reading only, without taking ownership: safe beside a running service (WAL lets
+    /// readers see the last committed state). Writing through it fails.
+    pub fn open_read_only(dir: &Path) -> Result<Store> {
+        let lock = DataDirLock::shared(dir)?;
+        let (identity, key) = lock.load_identity()?;
+        let db_path = lock.db_path();
+        let conn = Connection::open_with_flags(
+            &db_path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sqlite(&db_path, e))?;
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| StoreError::sqlite(&db_path, e))?;
+        if found < schema::latest_version() {
+            return Err(StoreError::Sqlite {
+                path: db_path,
+                detail: format!(
+                    "schema {found} is older than this build's; start the pos service once to migrate it"
+                ),
+            });
+        }
+        if found > schema::latest_version() {
+            return Err(StoreError::SchemaTooNew {
+                path: db_path,
+                found,
+                known: schema::latest_version(),
+            });
+        }
+        Store::from_parts(conn, lock, identity, key, StoreOptions::default())
+    }
+
+    fn from_parts(
+        mut conn: Connection,
+        lock: DataDirLock,
+        identity: Identity,
+        key: DeviceKey,
+        options: StoreOptions,
+    ) -> Result<Store> {
+        let path = lock.db_path();
+        let db = |e| StoreError::sqlite(&path, e);
+        let found: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        if found > schema::latest_version() {
+            return Err(StoreError::SchemaTooNew {
+                path,
+                found,
+                known: schema::latest_version(),
+            });
+        }
+        if found < schema::latest_version() {
+            schema::migrations().to_latest(&mut conn).map_err(|e| match e {
+            rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::sqlite(&path, err),
+            other => StoreError::Sqlite {
+                path: path.clone(),
+                detail: other.to_string(),
+            },
+        })?;
+        }
+        let in_db: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        match in_db {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+                    [identity.id.to_string()],
+                )
+                .map_err(db)?;
+            }
+            Some(in_db) if in_db != identity.id.to_string() => {
+                return Err(StoreError::IdentityMismatch {
+                    path,
+                    in_db,
+                    in_file: identity.id.to_string(),
+                })
+            }
+            Some(_) => {}
+        }
+        let (head_seq, head) = conn
+            .query_row(
+                "SELECT seq, hash FROM events WHERE origin = ?1 ORDER BY seq DESC LIMIT 1",
+                [identity.id.as_bytes()],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()
+            .map_err(db)?
+            .map(|(seq, hash)| (seq, ChainHash::from_slice(&hash).unwrap_or(ChainHash::GENESIS)))
+            .unwrap_or((0, ChainHash::GENESIS));
+        let last_hlc: Option<i64> = conn
+            .query_row("SELECT max(hlc) FROM chain_seals", [], |r| r.get(0))
+            .map_err(db)?;
+        let clock = HlcClock::resume(Hlc::from_raw(last_hlc.unwrap_or(0) as u64));
+        Ok(Store {
+            conn,
+            lock,
+            identity,
+            key,
+            clock,
+            head_seq,
+            head,
+            projections: projection::builtin(),
+            checkpoint_every: options.checkpoint_every.clamp(1, CHECKPOINT_INTERVAL),
+            scratch: Vec::with_capacity(512),
+        })
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    pub fn device_id(&self) -> DeviceId {
+        self.identity.id
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.lock.dir()
+    }
+
+    /// (seq, hash) of this device's newest record.
+    pub fn head(&self) -> (u64, ChainHash) {
+        (self.head_seq, self.head)
+    }
+
+    fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        move |e| StoreError::sqlite(&self.lock.db_path(), e)
+    }
+
+    /// Append events and apply their projections in one durable transaction: after `Ok`, all
+    /// of them survive a power cut; after `Err`, none of them exist.
+    pub fn append(&mut self, drafts: Vec<EventDraft>) -> Result<Commit> {
+        for d in &drafts {
+            d.validate()?;
+        }
+        let path = self.lock.db_path();
+        let db = |e| StoreError::sqlite(&path, e);
+        let origin = self.identity.id;
+        let mut clock = self.clock;
+        let (mut seq, mut head) = (self.head_seq, self.head);
+        let first_seq = seq + 1;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        for draft in drafts {
+            seq += 1;
+            let event = draft.seal(
+                EventId::new_v7(),
+                origin,
+                seq,
+                clock.tick(now_ms()),
+                head,
+                &mut self.scratch,
+            );
+            insert_event(&tx, &event).map_err(db)?;
+            apply(&self.projections, &tx, &event)?;
+            head = event.hash;
+            if seq % self.checkpoint_every == 0 {
+                let cp = Checkpoint::sign(&self.key, origin, seq, head, clock.last());
+                insert_checkpoint(&tx, &cp).map_err(db)?;
+            }
+        }
+        if seq >= first_seq {
+            let seal = Checkpoint::sign(&self.key, origin, seq, head, clock.last());
+            upsert_seal(&tx, &seal).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        self.clock = clock;
+        self.head_seq = seq;
+        self.head = head;
+        Ok(Commit {
+            first_seq,
+            last_seq: seq,
+            head,
+        })
+    }
+
+    /// Sign a checkpoint at the current head now (e.g. at shift close). Idempotent.
+    pub fn checkpoint(&mut self) -> Result<Option<Checkpoint>> {
+        if self.head_seq == 0 {
+            return Ok(None);
+        }
+        let hlc = self.clock.tick(now_ms());
+        let cp = Checkpoint::sign(&self.key, self.identity.id, self.head_seq, self.head, hlc);
+        // A checkpoint at this seq may exist already (interval or earlier call): keep that one.
+        write_signed(&self.conn, "INSERT OR IGNORE INTO checkpoints", &cp).map_err(self.db_err())?;
+        Ok(Some(cp))
+    }
+
+    /// Check every origin's chain, checkpoints and head seal, and SQLite's own integrity.
+    pub fn verify(&self) -> Result<VerifyReport, VerifyError> {
+        let db = self.db_err();
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(&db)?;
+        if check != "ok" {
+            return Err(StoreError::Corrupt {
+                path: self.lock.db_path(),
+                detail: check,
+            }
+            .into());
+        }
+        let mut origins: Vec<Vec<u8>> = self
+            .conn
+            .prepare(
+                "SELECT origin FROM events GROUP BY origin
+                 UNION SELECT origin FROM checkpoints UNION SELECT origin FROM chain_seals",
+            )
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(&db)?;
+        origins.sort();
+        let mut chains = Vec::new();
+        for raw in origins {
+            let Some(origin) = uuid_from(&raw).map(DeviceId::from_bytes) else {
+                continue;
+            };
+            chains.push(self.verify_origin(origin)?);
+        }
+        Ok(VerifyReport { chains })
+    }
+
+    fn trusted_keys(&self, origin: DeviceId) -> Result<Vec<PublicKey>> {
+        if origin == self.identity.id {
+            // Our own key comes from the key file, never from the (tamperable) database.
+            return Ok(vec![self.key.public()]);
+        }
+        self.conn
+            .prepare_cached("SELECT public_key FROM device_registry WHERE device = ?1")
+            .and_then(|mut s| {
+                s.query_map([origin.as_bytes()], |r| r.get::<_, Vec<u8>>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| <[u8; 32]>::try_from(k.as_slice()).ok().map(PublicKey))
+                    .collect()
+            })
+            .map_err(self.db_err())
+    }
+
+    fn verify_origin(&self, origin: DeviceId) -> Result<ChainSummary, VerifyError> {
+        let db = self.db_err();
+        let trusted = self.trusted_keys(origin)?;
+        let checkpoints = self.checkpoints_of(origin, "checkpoints")?;
+        let seal = self.checkpoints_of(origin, "chain_seals")?.pop();
+        let mut verifier = ChainVerifier::new(origin, &trusted)
+            .with_checkpoints(checkpoints)
+            .with_seal(seal, origin == self.identity.id);
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE origin = ?1 ORDER BY seq"
+            ))
+            .map_err(&db)?;
+        let mut rows = stmt.query([origin.as_bytes()]).map_err(&db)?;
+        while let Some(row) = rows.next().map_err(&db)? {
+            let pushed = match row_to_event(row).map_err(&db)? {
+                Ok(event) => verifier.push(&event),
+                Err(seq) => Err(Finding::new(origin, seq, Problem::ContentChanged)),
+            };
+            if let Err(finding) = pushed {
+                return Err(VerifyError::Tampered(
+                    finding.refine(|hash| self.seq_of_hash(origin, hash)),
+                ));
+            }
+        }
+        verifier.finish().map_err(VerifyError::Tampered)
+    }
+
+    fn seq_of_hash(&self, origin: DeviceId, hash: &ChainHash) -> Option<u64> {
+        self.conn
+            .query_row(
+                "SELECT seq FROM events WHERE origin = ?1 AND hash = ?2",
+                params![origin.as_bytes(), &hash.0[..]],
+                |r| r.get::<_, i64>(0),
+            )
+            .ok()
+            .map(|s| s as u64)
+    }
+
+    fn checkpoints_of(&self, origin: DeviceId, table: &str) -> Result<Vec<Checkpoint>> {
+        let sql = format!(
+            "SELECT seq, head, hlc, key, signature FROM {table} WHERE origin = ?1 ORDER BY seq"
+        );
+        let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>, Vec<u8>)> = self
+            .conn
+            .prepare(&sql)
+            .and_then(|mut s| {
+                s.query_map([origin.as_bytes()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })?
+                .collect()
+            })
+            .map_err(self.db_err())?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, head, hlc, key, sig)| Checkpoint {
+                origin,
+                seq: seq as u64,
+                // A damaged column yields a value whose signature cannot verify: the verifier
+                // then reports the checkpoint as bad instead of the store erroring out.
+                head: ChainHash::from_slice(&head).unwrap_or(ChainHash::GENESIS),
+                hlc: Hlc::from_raw(hlc as u64),
+                key: PublicKey(<[u8; 32]>::try_from(key.as_slice()).unwrap_or([0; 32])),
+                signature: <[u8; 64]>::try_from(sig.as_slice()).unwrap_or([0; 64]),
+            })
+            .collect())
+    }
+
+    /// Empty every projection table and replay the whole log into it, in arrival order.
+    /// Returns the number of events replayed.
+    pub fn rebuild(&mut self) -> Result<u64> {
+        let path = self.lock.db_path();
+        let db = |e| StoreError::sqlite(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        for p in &self.projections {
+            for table in p.tables() {
+                tx.execute(&format!("DELETE FROM {table}"), []).map_err(db)?;
+            }
+        }
+        let mut replayed = 0;
+        {
+            let mut stmt = tx
+                .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY rowid"))
+                .map_err(db)?;
+            let mut rows = stmt.query([]).map_err(db)?;
+            while let Some(row) = rows.next().map_err(db)? {
+                let event = row_to_event(row).map_err(db)?.map_err(|seq| StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: format!("event seq {seq} has a damaged column; run `pos audit verify`"),
+                })?;
+                apply(&self.projections, &tx, &event)?;
+                replayed += 1;
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(replayed)
+    }
+
+    /// The audit trail, oldest first.
+    pub fn events(&self, filter: &LogFilter) -> Result<Vec<Event>> {
+        let db = self.db_err();
+        let mut sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE hlc >= ?1");
+        if filter.kind.is_some() {
+            sql.push_str(" AND (kind = ?2 OR module = ?2 OR module || '.' || kind = ?2)");
+        } else {
+            sql.push_str(" AND ?2 IS NULL");
+        }
+        sql.push_str(" ORDER BY hlc, rowid LIMIT ?3");
+        let since = filter.since.unwrap_or(Hlc::ZERO).raw() as i64;
+        let limit = filter.limit.map(|l| l as i64).unwrap_or(-1);
+        let mut stmt = self.conn.prepare(&sql).map_err(&db)?;
+        let mut rows = stmt
+            .query(params![since, filter.kind, limit])
+            .map_err(&db)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(&db)? {
+            // Damaged rows are skipped here; `pos audit verify` names them.
+            if let Ok(event) = row_to_event(row).map_err(&db)? {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Devices this one knows (itself first registered at `pos init`) and their names.
+    pub fn device_names(&self) -> Result<Vec<(DeviceId, String)>> {
+        let rows: Vec<(Vec<u8>, String)> = self
+            .conn
+            .prepare("SELECT device, name FROM device_registry ORDER BY added_hlc")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(self.db_err())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, name)| uuid_from(&id).map(|b| (DeviceId::from_bytes(b), name)))
+            .collect())
+    }
+
+    /// On-hand quantity per item (thousandths of a unit).
+    pub fn stock_levels(&self) -> Result<Vec<(String, i64)>> {
+        self.conn
+            .prepare("SELECT item, quantity FROM stock_levels ORDER BY item")
+            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+            .map_err(self.db_err())
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM settings_values WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.db_err())?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Every projection table as text, in a stable order: for comparing rebuild with live.
+    pub fn projection_dump(&self) -> Result<String> {
+        let mut out = String::new();
+        let mut tables: Vec<&str> = self.projections.iter().flat_map(|p| p.tables().iter().copied()).collect();
+        tables.sort_unstable();
+        for table in tables {
+            out.push_str(&format!("[{table}]\n"));
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
+                .map_err(self.db_err())?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).map_err(self.db_err())?;
+            while let Some(row) = rows.next().map_err(self.db_err())? {
+                for i in 0..columns {
+                    let v: rusqlite::types::Value = row.get(i).map_err(self.db_err())?;
+                    out.push_str(&format!("{v:?}\t"));
+                }
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn open_connection(path: &Path, create: bool, options: &StoreOptions) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let db = |e| StoreError::sqlite(path, e);
+    let conn = Connection::open_with_flags(path, flags).map_err(db)?;
+    conn.busy_timeout(options.busy_timeout).map_err(db)?;
+    // The first read of the file: a damaged header or a non-SQLite file fails here.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(db)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NotWritable {
+            path: path.to_path_buf(),
+            detail: format!("SQLite refused write-ahead logging (journal mode {mode})"),
+        });
+    }
+    // Every commit is a business commit: fsync the WAL before reporting success.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(db)?;
+    Ok(conn)
+}
+
+fn apply(projections: &[Box<dyn Projection>], tx: &Transaction<'_>, event: &Event) -> Result<()> {
+    for p in projections.iter().filter(|p| p.module() == event.module) {
+        p.apply(tx, event).map_err(|r| StoreError::Rejected {
+            module: event.module.clone(),
+            kind: event.kind.clone(),
+            detail: r.0,
+        })?;
+    }
+    Ok(())
+}
+
+fn insert_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(params![
+        e.origin.as_bytes(),
+        e.seq as i64,
+        e.id.as_bytes(),
+        e.hlc.raw() as i64,
+        e.module,
+        e.kind,
+        e.actor.as_ref().map(|a| a.as_bytes()),
+        e.approver.as_ref().map(|a| a.as_bytes()),
+        e.reason,
+        e.schema_version,
+        e.payload,
+        &e.prev_hash.0[..],
+        &e.hash.0[..],
+    ])?;
+    Ok(())
+}
+
+fn insert_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> rusqlite::Result<()> {
+    write_signed(tx, "INSERT INTO checkpoints", cp)
+}
+
+fn upsert_seal(tx: &Transaction<'_>, cp: &Checkpoint) -> rusqlite::Result<()> {
+    write_signed(tx, "INSERT OR REPLACE INTO chain_seals", cp)
+}
+
+fn write_signed(tx: &Connection, verb: &str, cp: &Checkpoint) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "{verb} (origin, seq, head, hlc, key, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    ))?
+    .execute(params![
+        cp.origin.as_bytes(),
+        cp.seq as i64,
+        &cp.head.0[..],
+        cp.hlc.raw() as i64,
+        &cp.key.0[..],
+        &cp.signature[..],
+    ])?;
+    Ok(())
+}
+
+fn uuid_from(bytes: &[u8]) -> Option<[u8; 16]> {
+    <[u8; 16]>::try_from(bytes).ok()
+}
+
+/// Read an event row. The inner `Err(seq)` means a column has an impossible size (tampering or
+/// damage): the caller reports that record rather than failing the whole read.
+fn row_to_event(row: &Row<'_>) -> rusqlite::Result<std::result::Result<Event, u64>> {
+    let seq = row.get::<_, i64>(1)? as u64;
+    let origin: Vec<u8> = row.get(0)?;
+    let id: Vec<u8> = row.get(2)?;
+    let actor: Option<Vec<u8>> = row.get(6)?;
+    let approver: Option<Vec<u8>> = row.get(7)?;
+    let prev: Vec<u8> = row.get(11)?;
+    let hash: Vec<u8> = row.get(12)?;
+    let opt_user = |v: Option<Vec<u8>>| match v {
+        None => Some(None),
+        Some(b) => uuid_from(&b).map(|b| Some(UserId::from_bytes(b))),
+    };
+    let (Some(origin), Some(id), Some(actor), Some(approver), Some(prev_hash), Some(hash)) = (
+        uuid_from(&origin),
+        uuid_from(&id),
+        opt_user(actor),
+        opt_user(approver),
+        ChainHash::from_slice(&prev),
+        ChainHash::from_slice(&hash),
+    ) else {
+        return Ok(Err(seq));
+    };
+    Ok(Ok(Event {
+        id: EventId::from_bytes(id),
+        origin: DeviceId::from_bytes(origin),
+        seq,
+        hlc: Hlc::from_raw(row.get::<_, i64>(3)? as u64),
+        module: row.get(4)?,
+        kind: row.get(5)?,
+        actor,
+        approver,
+        reason: row.get(8)?,
+        schema_version: row.get(9)?,
+        payload: row.get(10)?,
+        prev_hash,
+        hash,
+    }))
+}

@@ -1,0 +1,3 @@
+pub mod audit;
+pub mod demo;
+pub mod init;

@@ -1,0 +1,71 @@
+//! `pos`: the one binary of 3PlugPOS. Wiring only: parse the command line, load the config,
+//! call the crates, print results, map failures to exit codes (0 ok, 1 check failed, 2 usage,
+//! config or environment error).
+
+mod cmd;
+mod context;
+mod timefmt;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::context::{CheckFailed, GlobalArgs};
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok · 1 a check failed (verification, tamper, refused login) · 2 usage, config or \
+environment error.
+
+Examples:
+  pos init --role terminal --data-dir /var/lib/pos --branch main --name till-1
+  pos audit verify --data-dir /var/lib/pos
+  pos audit log --kind stock.moved --since 2h
+  pos demo --headless --sales 50";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pos",
+    version,
+    about = "3PlugPOS point-of-sale appliance firmware",
+    long_about = "3PlugPOS point-of-sale appliance firmware: terminals sell offline on their own \
+                  signed event log; the branch hub collects, verifies and reports.",
+    after_help = AFTER_HELP
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a device identity, key pair and database in a data dir.
+    Init(cmd::init::InitArgs),
+    /// Check and read the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(cmd::audit::AuditCommand),
+    /// Run a hub and a terminal with simulated devices (the main job for a first look).
+    Demo(cmd::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = context::Context::new(&cli.global).and_then(|ctx| match cli.command {
+        Command::Init(args) => cmd::init::run(&ctx, args),
+        Command::Audit(args) => cmd::audit::run(&ctx, args),
+        Command::Demo(args) => cmd::demo::run(&ctx, args),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let check_failed = err.downcast_ref::<CheckFailed>().is_some();
+            eprintln!("error: {err:#}");
+            if check_failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
+        }
+    }
+}
