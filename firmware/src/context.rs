@@ -8,7 +8,6 @@ use clap::Args;
 use pos_config::Config;
 use pos_store::{Store, StoreOptions};
 
-
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Data dir of this device (default: `device.data_dir` from the config, else /var/lib/pos).

@@ -27,7 +27,8 @@ pub fn utc(hlc: Hlc) -> String {
 /// midnight) or a timestamp (`2026-11-25T08:00:00Z`, `2026-11-25 08:00`).
 pub fn parse_since(text: &str, now: Timestamp) -> Result<Hlc, String> {
     let text = text.trim();
-    let hint = "use an age like 2h or 7d, a date like 2026-11-25, or a time like 2026-11-25T08:00:00Z";
+    let hint =
+        "use an age like 2h or 7d, a date like 2026-11-25, or a time like 2026-11-25T08:00:00Z";
     let ts = if let Some(age) = parse_age(text) {
         now.checked_sub(jiff::SignedDuration::from_secs(age))
             .map_err(|e| format!("`{text}` is too far back: {e}"))?
@@ -70,7 +71,10 @@ mod tests {
         let now: Timestamp = "2026-11-25T12:00:00Z".parse().unwrap();
         let two_hours = parse_since("2h", now).unwrap();
         assert_eq!(two_hours.wall_ms(), now.as_millisecond() as u64 - 7_200_000);
-        assert_eq!(parse_since("7d", now).unwrap().wall_ms(), now.as_millisecond() as u64 - 7 * 86_400_000);
+        assert_eq!(
+            parse_since("7d", now).unwrap().wall_ms(),
+            now.as_millisecond() as u64 - 7 * 86_400_000
+        );
     }
 
     #[test]

@@ -80,11 +80,26 @@ mod tests {
         let cp = Checkpoint::sign(&key, origin, 10, ChainHash([5; 32]), Hlc::from_raw(77));
         assert!(cp.signature_valid());
         for tampered in [
-            Checkpoint { seq: 11, ..cp.clone() },
-            Checkpoint { head: ChainHash([6; 32]), ..cp.clone() },
-            Checkpoint { origin: DeviceId::from_bytes([2; 16]), ..cp.clone() },
-            Checkpoint { hlc: Hlc::from_raw(78), ..cp.clone() },
-            Checkpoint { key: DeviceKey::from_seed([8; 32]).public(), ..cp.clone() },
+            Checkpoint {
+                seq: 11,
+                ..cp.clone()
+            },
+            Checkpoint {
+                head: ChainHash([6; 32]),
+                ..cp.clone()
+            },
+            Checkpoint {
+                origin: DeviceId::from_bytes([2; 16]),
+                ..cp.clone()
+            },
+            Checkpoint {
+                hlc: Hlc::from_raw(78),
+                ..cp.clone()
+            },
+            Checkpoint {
+                key: DeviceKey::from_seed([8; 32]).public(),
+                ..cp.clone()
+            },
         ] {
             assert!(!tampered.signature_valid(), "{tampered:?}");
         }

@@ -260,12 +260,17 @@ mod tests {
             &mut Vec::new(),
         );
         let bytes = encode(&e);
-        assert_eq!(bytes.len(), 1 + 16 + 16 + 8 + 8 + 7 + 7 + 17 + 1 + 10 + 2 + 4 + 10);
+        assert_eq!(
+            bytes.len(),
+            1 + 16 + 16 + 8 + 8 + 7 + 7 + 17 + 1 + 10 + 2 + 4 + 10
+        );
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(&bytes[33..41], &42u64.to_be_bytes());
         assert_eq!(
             e.hash.to_hex(),
-            blake3::hash(&[&[0u8; 32][..], &bytes].concat()).to_hex().as_str()
+            blake3::hash(&[&[0u8; 32][..], &bytes].concat())
+                .to_hex()
+                .as_str()
         );
     }
 }

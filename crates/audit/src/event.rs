@@ -60,7 +60,9 @@ pub struct EventDraft {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidDraft {
-    #[error("event {field} `{value}` is invalid: use 1 to 64 characters of a-z, 0-9, `_`, `-`, `.`")]
+    #[error(
+        "event {field} `{value}` is invalid: use 1 to 64 characters of a-z, 0-9, `_`, `-`, `.`"
+    )]
     BadName { field: &'static str, value: String },
     #[error("event payload is {0} bytes, more than the 1 MiB limit")]
     PayloadTooLarge(usize),
@@ -114,7 +116,11 @@ impl EventDraft {
         if self.payload.len() > MAX_PAYLOAD_BYTES {
             return Err(InvalidDraft::PayloadTooLarge(self.payload.len()));
         }
-        if self.reason.as_ref().is_some_and(|r| r.len() > MAX_REASON_BYTES) {
+        if self
+            .reason
+            .as_ref()
+            .is_some_and(|r| r.len() > MAX_REASON_BYTES)
+        {
             return Err(InvalidDraft::ReasonTooLong);
         }
         if self.approver.is_some() && self.approver == self.actor {

@@ -100,7 +100,11 @@ impl std::fmt::Debug for PublicKey {
     }
 }
 
-fn parse_tagged(text: &str, tag: &'static str, what: &'static str) -> Result<[u8; 32], KeyFileError> {
+fn parse_tagged(
+    text: &str,
+    tag: &'static str,
+    what: &'static str,
+) -> Result<[u8; 32], KeyFileError> {
     let rest = text
         .trim()
         .strip_prefix(tag)

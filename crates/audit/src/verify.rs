@@ -127,7 +127,11 @@ impl Finding {
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "origin {} seq {}: {}", self.origin, self.seq, self.problem)
+        write!(
+            f,
+            "origin {} seq {}: {}",
+            self.origin, self.seq, self.problem
+        )
     }
 }
 
@@ -164,7 +168,12 @@ impl<'k> ChainVerifier<'k> {
     }
 
     /// Continue after a record already verified (`last_seq`, `head`), e.g. on sync ingest.
-    pub fn resume(origin: DeviceId, trusted: &'k [PublicKey], last_seq: u64, head: ChainHash) -> Self {
+    pub fn resume(
+        origin: DeviceId,
+        trusted: &'k [PublicKey],
+        last_seq: u64,
+        head: ChainHash,
+    ) -> Self {
         ChainVerifier {
             origin,
             trusted,
@@ -240,13 +249,22 @@ impl<'k> ChainVerifier<'k> {
         if computed != e.hash {
             return Err(Finding::new(origin, e.seq, Problem::ContentChanged));
         }
+        // Checkpoints of the previous record are checked only now, once this record links to
+        // it: an inserted or re-hashed record is then named as such, not as a bad checkpoint.
+        self.settle_checkpoints()?;
         self.previous = Some((e.seq, e.prev_hash));
         self.head = e.hash;
         self.expected_seq += 1;
         self.records += 1;
-        while self.pending.front().is_some_and(|c| c.seq <= e.seq) {
+        Ok(())
+    }
+
+    /// Check the pending checkpoints that sign the last verified record.
+    fn settle_checkpoints(&mut self) -> Result<(), Finding> {
+        let last = self.expected_seq - 1;
+        while self.pending.front().is_some_and(|c| c.seq <= last) {
             if let Some(cp) = self.pending.pop_front() {
-                self.check_checkpoint(&cp, Some(&e.hash))?;
+                self.check_checkpoint(&cp, Some(&self.head))?;
             }
         }
         Ok(())
@@ -272,7 +290,11 @@ impl<'k> ChainVerifier<'k> {
         }
     }
 
-    fn check_checkpoint(&self, cp: &Checkpoint, head_here: Option<&ChainHash>) -> Result<(), Finding> {
+    fn check_checkpoint(
+        &self,
+        cp: &Checkpoint,
+        head_here: Option<&ChainHash>,
+    ) -> Result<(), Finding> {
         let fail = |problem| Err(Finding::new(self.origin, cp.seq, problem));
         if !self.trusted.contains(&cp.key) {
             return fail(Problem::UnknownKey { key: cp.key });
@@ -294,6 +316,7 @@ impl<'k> ChainVerifier<'k> {
     }
 
     pub fn finish(mut self) -> Result<ChainSummary, Finding> {
+        self.settle_checkpoints()?;
         // Checkpoints beyond the last record: the tail was cut (if they are genuine).
         if let Some(cp) = self.pending.pop_front() {
             self.check_checkpoint(&cp, None)?;

@@ -183,7 +183,11 @@ impl DataDirLock {
             created_ms: now_ms,
             public_key: key.public().to_string(),
         };
-        write_durably(&self.dir.join(KEY_FILE), key.to_file_text().as_bytes(), 0o600)?;
+        write_durably(
+            &self.dir.join(KEY_FILE),
+            key.to_file_text().as_bytes(),
+            0o600,
+        )?;
         write_durably(
             &self.dir.join(PUBLIC_FILE),
             key.public().to_file_text().as_bytes(),
@@ -198,7 +202,8 @@ impl DataDirLock {
             path: self.dir.join(IDENTITY_FILE),
             detail: e.to_string(),
         })?;
-        let text = format!("# 3PlugPOS device identity, written by `pos init`. Do not edit.\n{body}");
+        let text =
+            format!("# 3PlugPOS device identity, written by `pos init`. Do not edit.\n{body}");
         write_durably(&self.dir.join(IDENTITY_FILE), text.as_bytes(), 0o644)
     }
 

@@ -24,9 +24,17 @@ pub enum StoreError {
     #[error("device identity file {path} is damaged: {detail} (hint: restore the data dir from a backup; do not edit identity files)")]
     BadIdentity { path: PathBuf, detail: String },
     #[error("database {path} was written by a newer pos (schema {found}, this build knows {known}) (hint: update the firmware, `pos update apply`)")]
-    SchemaTooNew { path: PathBuf, found: i64, known: i64 },
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("database {path} belongs to device {in_db}, but the identity file says {in_file} (hint: the data dir was mixed up; restore it from a backup)")]
-    IdentityMismatch { path: PathBuf, in_db: String, in_file: String },
+    IdentityMismatch {
+        path: PathBuf,
+        in_db: String,
+        in_file: String,
+    },
     #[error("event refused: {0}")]
     InvalidEvent(#[from] pos_audit::InvalidDraft),
     #[error("{module}.{kind} event refused: {detail}")]

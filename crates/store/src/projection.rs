@@ -29,17 +29,28 @@ pub trait Projection: Send + Sync + std::fmt::Debug {
 }
 
 pub(crate) fn payload<T: DeserializeOwned>(event: &Event) -> Result<T, Refusal> {
-    serde_json::from_slice(&event.payload)
-        .map_err(|e| Refusal(format!("payload does not match {}.{}: {e}", event.module, event.kind)))
+    serde_json::from_slice(&event.payload).map_err(|e| {
+        Refusal(format!(
+            "payload does not match {}.{}: {e}",
+            event.module, event.kind
+        ))
+    })
 }
 
 fn unknown_kind(event: &Event) -> Refusal {
-    Refusal(format!("unknown kind `{}` for module `{}`", event.kind, event.module))
+    Refusal(format!(
+        "unknown kind `{}` for module `{}`",
+        event.kind, event.module
+    ))
 }
 
 /// The projections every device has.
 pub(crate) fn builtin() -> Vec<Box<dyn Projection>> {
-    vec![Box::new(DeviceProjection), Box::new(SettingsProjection), Box::new(StockProjection)]
+    vec![
+        Box::new(DeviceProjection),
+        Box::new(SettingsProjection),
+        Box::new(StockProjection),
+    ]
 }
 
 #[derive(Debug)]

@@ -7,7 +7,9 @@ use pos_audit::{
 };
 use pos_core::payloads::DeviceRegistered;
 use pos_core::{DeviceId, DeviceRole, EventId, Hlc, HlcClock, UserId};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Row, Transaction, TransactionBehavior,
+};
 
 use crate::datadir::{DataDirLock, Identity};
 use crate::error::{Result, StoreError};
@@ -21,6 +23,9 @@ pub struct StoreOptions {
     pub checkpoint_every: u64,
     /// How long to wait for SQLite's lock (e.g. a backup reading the file).
     pub busy_timeout: Duration,
+    /// Refuse to grow the database past this size (keeps the data partition from filling up);
+    /// a commit that would cross it fails like a full disk, rolled back.
+    pub max_size_bytes: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -28,6 +33,7 @@ impl Default for StoreOptions {
         StoreOptions {
             checkpoint_every: CHECKPOINT_INTERVAL,
             busy_timeout: Duration::from_secs(5),
+            max_size_bytes: None,
         }
     }
 }
@@ -117,7 +123,8 @@ impl Store {
         let (identity, key, moved_aside) =
             lock.create_identity(role, branch, name, force, now_ms())?;
         let conn = open_connection(&lock.db_path(), true, &StoreOptions::default())?;
-        let mut store = Store::from_parts(conn, lock, identity.clone(), key, StoreOptions::default())?;
+        let mut store =
+            Store::from_parts(conn, lock, identity.clone(), key, StoreOptions::default())?;
         store.append(vec![EventDraft::json(
             DeviceRegistered::MODULE,
             DeviceRegistered::KIND,
@@ -208,16 +215,22 @@ impl Store {
             });
         }
         if found < schema::latest_version() {
-            schema::migrations().to_latest(&mut conn).map_err(|e| match e {
-            rusqlite_migration::Error::RusqliteError { err, .. } => StoreError::sqlite(&path, err),
-            other => StoreError::Sqlite {
-                path: path.clone(),
-                detail: other.to_string(),
-            },
-        })?;
+            schema::migrations()
+                .to_latest(&mut conn)
+                .map_err(|e| match e {
+                    rusqlite_migration::Error::RusqliteError { err, .. } => {
+                        StoreError::sqlite(&path, err)
+                    }
+                    other => StoreError::Sqlite {
+                        path: path.clone(),
+                        detail: other.to_string(),
+                    },
+                })?;
         }
         let in_db: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)?;
         match in_db {
@@ -245,7 +258,12 @@ impl Store {
             )
             .optional()
             .map_err(db)?
-            .map(|(seq, hash)| (seq, ChainHash::from_slice(&hash).unwrap_or(ChainHash::GENESIS)))
+            .map(|(seq, hash)| {
+                (
+                    seq,
+                    ChainHash::from_slice(&hash).unwrap_or(ChainHash::GENESIS),
+                )
+            })
             .unwrap_or((0, ChainHash::GENESIS));
         let last_hlc: Option<i64> = conn
             .query_row("SELECT max(hlc) FROM chain_seals", [], |r| r.get(0))
@@ -343,7 +361,8 @@ impl Store {
         let hlc = self.clock.tick(now_ms());
         let cp = Checkpoint::sign(&self.key, self.identity.id, self.head_seq, self.head, hlc);
         // A checkpoint at this seq may exist already (interval or earlier call): keep that one.
-        write_signed(&self.conn, "INSERT OR IGNORE INTO checkpoints", &cp).map_err(self.db_err())?;
+        write_signed(&self.conn, "INSERT OR IGNORE INTO checkpoints", &cp)
+            .map_err(self.db_err())?;
         Ok(Some(cp))
     }
 
@@ -479,20 +498,27 @@ impl Store {
             .map_err(db)?;
         for p in &self.projections {
             for table in p.tables() {
-                tx.execute(&format!("DELETE FROM {table}"), []).map_err(db)?;
+                tx.execute(&format!("DELETE FROM {table}"), [])
+                    .map_err(db)?;
             }
         }
         let mut replayed = 0;
         {
             let mut stmt = tx
-                .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events ORDER BY rowid"))
+                .prepare(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events ORDER BY rowid"
+                ))
                 .map_err(db)?;
             let mut rows = stmt.query([]).map_err(db)?;
             while let Some(row) = rows.next().map_err(db)? {
-                let event = row_to_event(row).map_err(db)?.map_err(|seq| StoreError::Corrupt {
-                    path: path.clone(),
-                    detail: format!("event seq {seq} has a damaged column; run `pos audit verify`"),
-                })?;
+                let event = row_to_event(row)
+                    .map_err(db)?
+                    .map_err(|seq| StoreError::Corrupt {
+                        path: path.clone(),
+                        detail: format!(
+                            "event seq {seq} has a damaged column; run `pos audit verify`"
+                        ),
+                    })?;
                 apply(&self.projections, &tx, &event)?;
                 replayed += 1;
             }
@@ -551,7 +577,11 @@ impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<serde_json::Value>> {
         let text: Option<String> = self
             .conn
-            .query_row("SELECT value FROM settings_values WHERE key = ?1", [key], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM settings_values WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.db_err())?;
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
@@ -560,7 +590,11 @@ impl Store {
     /// Every projection table as text, in a stable order: for comparing rebuild with live.
     pub fn projection_dump(&self) -> Result<String> {
         let mut out = String::new();
-        let mut tables: Vec<&str> = self.projections.iter().flat_map(|p| p.tables().iter().copied()).collect();
+        let mut tables: Vec<&str> = self
+            .projections
+            .iter()
+            .flat_map(|p| p.tables().iter().copied())
+            .collect();
         tables.sort_unstable();
         for table in tables {
             out.push_str(&format!("[{table}]\n"));
@@ -603,6 +637,14 @@ fn open_connection(path: &Path, create: bool, options: &StoreOptions) -> Result<
     // Every commit is a business commit: fsync the WAL before reporting success.
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(db)?;
+    if let Some(bytes) = options.max_size_bytes {
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(db)?;
+        let pages = (bytes as i64 / page_size.max(512)).max(1);
+        conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+            .map_err(db)?;
+    }
     Ok(conn)
 }
 

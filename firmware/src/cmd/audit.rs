@@ -95,7 +95,12 @@ fn log(store: &Store, args: LogArgs) -> anyhow::Result<()> {
         limit: args.limit,
     })?;
     let names: HashMap<DeviceId, String> = store.device_names()?.into_iter().collect();
-    let device = |id: &DeviceId| names.get(id).cloned().unwrap_or_else(|| short(&id.to_string()));
+    let device = |id: &DeviceId| {
+        names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| short(&id.to_string()))
+    };
     if args.json {
         for e in &events {
             println!("{}", json_line(e, &device(&e.origin)));
@@ -116,9 +121,13 @@ fn log(store: &Store, args: LogArgs) -> anyhow::Result<()> {
             timefmt::local(e.hlc),
             clip(&device(&e.origin), 12),
             e.seq,
-            e.actor.map(|a| short(&a.to_string())).unwrap_or_else(|| "system".into()),
+            e.actor
+                .map(|a| short(&a.to_string()))
+                .unwrap_or_else(|| "system".into()),
             clip(&format!("{}.{}", e.module, e.kind), 20),
-            e.approver.map(|a| short(&a.to_string())).unwrap_or_else(|| "-".into()),
+            e.approver
+                .map(|a| short(&a.to_string()))
+                .unwrap_or_else(|| "-".into()),
             clip(e.reason.as_deref().unwrap_or("-"), 12),
             details(e),
         );

@@ -15,8 +15,10 @@ use pos_store::{Store, StoreError};
 use crate::context::{open_at, Context};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Without --data-dir the demo works in a new folder under the system's \
-temporary directory and prints where. Run it again with the same --data-dir to continue.")]
+#[command(
+    after_help = "Without --data-dir the demo works in a new folder under the system's \
+temporary directory and prints where. Run it again with the same --data-dir to continue."
+)]
 pub struct DemoArgs {
     /// Run without any window (the only mode until the touchscreen app lands).
     #[arg(long)]
@@ -26,7 +28,14 @@ pub struct DemoArgs {
     pub sales: u32,
 }
 
-const ITEMS: [&str; 6] = ["espresso", "croissant", "baguette", "apples-kg", "milk-1l", "tea"];
+const ITEMS: [&str; 6] = [
+    "espresso",
+    "croissant",
+    "baguette",
+    "apples-kg",
+    "milk-1l",
+    "tea",
+];
 
 pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     if !args.headless {
@@ -42,7 +51,12 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     println!("Demo data in {}", root.display());
 
     let mut hub = open_or_init(ctx, &root.join("hub"), DeviceRole::Hub, "hub")?;
-    let mut till = open_or_init(ctx, &root.join("terminal-1"), DeviceRole::Terminal, "till-1")?;
+    let mut till = open_or_init(
+        ctx,
+        &root.join("terminal-1"),
+        DeviceRole::Terminal,
+        "till-1",
+    )?;
     let manager = UserId::new_v7();
     let cashier = UserId::new_v7();
 
@@ -77,13 +91,18 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
             .collect();
         let commit = till.append(batch)?;
         if sale % 10 == 0 || sale == args.sales {
-            println!("  sale {sale:>4}/{}: log at seq {}", args.sales, commit.last_seq);
+            println!(
+                "  sale {sale:>4}/{}: log at seq {}",
+                args.sales, commit.last_seq
+            );
         }
     }
     till.checkpoint()?; // as at shift close
 
     for (label, store) in [("hub", &hub), ("terminal-1", &till)] {
-        let report = store.verify().map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let report = store
+            .verify()
+            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         println!(
             "{label:<11} OK {} records, head {}",
             report.records(),

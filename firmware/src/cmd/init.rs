@@ -6,8 +6,10 @@ use pos_store::Store;
 use crate::context::Context;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Refuses to touch an existing identity unless --force is given; even then \
-nothing is deleted: the old identity and database move into DATA_DIR/replaced-<time>/.")]
+#[command(
+    after_help = "Refuses to touch an existing identity unless --force is given; even then \
+nothing is deleted: the old identity and database move into DATA_DIR/replaced-<time>/."
+)]
 pub struct InitArgs {
     /// What this box is: `terminal` (a till) or `hub` (the branch server).
     #[arg(long, value_name = "terminal|hub")]
@@ -31,7 +33,10 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     let (store, report) = Store::init(&ctx.data_dir, args.role, &args.branch, &name, args.force)
         .with_context(|| format!("cannot initialise data dir {}", ctx.data_dir.display()))?;
     let id = &report.identity;
-    println!("Initialised {} \"{}\" of branch \"{}\"", id.role, id.name, id.branch);
+    println!(
+        "Initialised {} \"{}\" of branch \"{}\"",
+        id.role, id.name, id.branch
+    );
     println!("  device id   {}", id.id);
     println!("  public key  {}", id.public_key);
     println!("  data dir    {}", store.dir().display());
