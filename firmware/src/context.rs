@@ -50,6 +50,10 @@ impl Context {
         StoreOptions {
             checkpoint_every: u64::from(self.config.store.checkpoint_every),
             busy_timeout: Duration::from_millis(u64::from(self.config.store.busy_timeout_ms)),
+            max_size_bytes: match self.config.store.max_db_size_mb {
+                0 => None,
+                mb => Some(u64::from(mb) << 20),
+            },
         }
     }
 }

@@ -6,7 +6,7 @@
 //! column, what is wrong and what to do about it, e.g.
 //!
 //! ```text
-//! /etc/pos/terminal.toml:7:1: unknown key `chekpoint_every` in [store]; expected one of checkpoint_every, busy_timeout_ms (hint: see config/terminal.toml for every setting and its default)
+//! /etc/pos/terminal.toml:7:1: unknown key `chekpoint_every` in [store]; expected one of checkpoint_every, busy_timeout_ms, max_db_size_mb (hint: see config/terminal.toml for every setting and its default)
 //! ```
 //!
 //! The commented default files live in `config/terminal.toml` and `config/hub.toml` at the
@@ -110,6 +110,8 @@ pub struct StoreSection {
     pub checkpoint_every: u32,
     /// Milliseconds to wait for a SQLite lock. Default 5000, valid 0..=60000.
     pub busy_timeout_ms: u32,
+    /// Largest size the database may grow to, in MiB; 0 = no limit. Valid 0..=1048576.
+    pub max_db_size_mb: u32,
 }
 
 impl Default for StoreSection {
@@ -117,6 +119,7 @@ impl Default for StoreSection {
         Self {
             checkpoint_every: 1000,
             busy_timeout_ms: 5000,
+            max_db_size_mb: 0,
         }
     }
 }
@@ -332,6 +335,13 @@ impl Config {
             60_000,
             "milliseconds to wait for a SQLite lock",
         )?;
+        range(
+            "store.max_db_size_mb",
+            self.store.max_db_size_mb,
+            0,
+            1 << 20,
+            "largest database size in MiB, 0 for no limit",
+        )?;
         if self.hub.listen.parse::<SocketAddr>().is_err() {
             return Err(out_of_range(
                 "hub.listen",
@@ -436,7 +446,10 @@ const TABLES: &[(&str, &[&str])] = &[
     ("", &["device", "log", "store", "hub", "sync"]),
     ("device", &["data_dir"]),
     ("log", &["level", "json"]),
-    ("store", &["checkpoint_every", "busy_timeout_ms"]),
+    (
+        "store",
+        &["checkpoint_every", "busy_timeout_ms", "max_db_size_mb"],
+    ),
     ("hub", &["listen"]),
     ("sync", &["hub", "retry_max_s"]),
 ];

@@ -133,7 +133,7 @@ fn unknown_key_names_key_section_file_and_line() {
     assert_eq!(
         msg,
         "/etc/pos/terminal.toml:7:1: unknown key `chekpoint_every` in [store]; expected one of \
-         checkpoint_every, busy_timeout_ms (hint: see config/terminal.toml for every setting and \
+         checkpoint_every, busy_timeout_ms, max_db_size_mb (hint: see config/terminal.toml for every setting and \
          its default)"
     );
     assert!(matches!(

@@ -1,0 +1,209 @@
+//! The `pos` command-line contract: outputs and exit codes (0 ok, 1 check failed, 2 usage,
+//! config or environment error), run as a real process.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pos(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pos"))
+        .args(args)
+        .env_remove("POS_DATA_DIR")
+        .env_remove("POS_CONFIG")
+        .output()
+        .expect("run pos")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn init(dir: &Path) {
+    let out = pos(&[
+        "init",
+        "--role",
+        "terminal",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--name",
+        "till-1",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+#[test]
+fn init_then_verify_says_ok_with_count_and_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pos");
+    init(&data);
+    let out = pos(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let line = stdout.lines().next().unwrap();
+    let rest = line
+        .strip_prefix("OK 1 records, head ")
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(rest.len(), 64);
+    assert!(rest.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+#[test]
+fn tampering_exits_1_and_names_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pos");
+    init(&data);
+    let conn = rusqlite::Connection::open(data.join("pos.db")).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER events_are_never_updated;
+         UPDATE events SET payload = X'7B7D' WHERE seq = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let out = pos(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("TAMPERED origin"), "{stderr}");
+    assert!(stderr.contains("seq 1: content changed"), "{stderr}");
+}
+
+#[test]
+fn a_second_init_is_refused_with_exit_2_and_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pos");
+    init(&data);
+    let out = pos(&[
+        "init",
+        "--role",
+        "hub",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn a_missing_data_dir_exits_2_and_says_what_to_do() {
+    let out = pos(&["audit", "verify", "--data-dir", "/nonexistent/pos"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("pos init"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_bad_config_exits_2_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("terminal.toml");
+    std::fs::write(&config, "[store]\ncheckpoint_every = \"often\"\n").unwrap();
+    let out = pos(&[
+        "audit",
+        "verify",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        "/x",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(&format!("{}:2:", config.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("checkpoint_every"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = pos(&["init", "--role", "toaster", "--data-dir", "/tmp/x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("terminal"));
+}
+
+#[test]
+fn audit_log_shows_who_what_and_details_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = pos(&["demo", "--headless", "--data-dir", root, "--sales", "5"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("terminal-1  OK"), "{stdout}");
+    let hub = dir.path().join("hub");
+    let out = pos(&[
+        "audit",
+        "log",
+        "--data-dir",
+        hub.to_str().unwrap(),
+        "--kind",
+        "settings.changed",
+    ]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("settings.changed"), "{stdout}");
+    assert!(
+        stdout.contains("null → \"Thank you"),
+        "before → after: {stdout}"
+    );
+    let out = pos(&[
+        "audit",
+        "log",
+        "--data-dir",
+        hub.to_str().unwrap(),
+        "--json",
+        "--since",
+        "1h",
+    ]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 8);
+    assert_eq!(lines[0]["seq"], 1);
+    assert_eq!(lines[0]["device"], "hub");
+    assert_eq!(lines[0]["module"], "device");
+    // Running the demo again continues the same devices.
+    let out = pos(&["demo", "--headless", "--data-dir", root, "--sales", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+#[test]
+fn verify_runs_beside_the_owner_of_the_data_dir_but_a_second_writer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pos");
+    init(&data);
+    // Hold the data dir's lock the way a running service does.
+    let lock_file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(data.join("pos.lock"))
+        .unwrap();
+    let _owner =
+        nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).unwrap();
+    let out = pos(&["audit", "verify", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let out = pos(&[
+        "init",
+        "--force",
+        "--role",
+        "terminal",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("in use by another pos process"), "{stderr}");
+}
+
+#[test]
+fn help_teaches() {
+    let out = pos(&["--help"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    for word in ["init", "audit", "demo", "Exit codes", "--data-dir"] {
+        assert!(stdout.contains(word), "{word} missing from --help");
+    }
+}
