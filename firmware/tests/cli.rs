@@ -1,6 +1,8 @@
 //! The `pos` command-line contract: outputs and exit codes (0 ok, 1 check failed, 2 usage,
 //! config or environment error), run as a real process.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,5 +1,7 @@
 //! Behaviour of `pos-config`: shipped defaults, error messages and validation.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 use std::path::{Path, PathBuf};
 
 use pos_config::{Config, ConfigError, LogLevel};

@@ -99,8 +99,27 @@ pub struct Store {
     scratch: Vec<u8>,
 }
 
-const EVENT_COLUMNS: &str =
-    "origin, seq, id, hlc, module, kind, actor, approver, reason, schema_version, payload, prev_hash, hash";
+macro_rules! event_columns {
+    () => {
+        "origin, seq, id, hlc, module, kind, actor, approver, reason, schema_version, payload, prev_hash, hash"
+    };
+}
+const EVENT_COLUMNS: &str = event_columns!();
+const INSERT_EVENT: &str = concat!(
+    "INSERT INTO events (",
+    event_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+);
+macro_rules! signed_columns {
+    () => {
+        " (origin, seq, head, hlc, key, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    };
+}
+const INSERT_CHECKPOINT: &str = concat!("INSERT INTO checkpoints", signed_columns!());
+const UPSERT_SEAL: &str = concat!("INSERT OR REPLACE INTO chain_seals", signed_columns!());
+// On-demand checkpoints keep an existing one at the same seq.
+const INSERT_CHECKPOINT_IF_NEW: &str =
+    concat!("INSERT OR IGNORE INTO checkpoints", signed_columns!());
 
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -361,8 +380,7 @@ impl Store {
         let hlc = self.clock.tick(now_ms());
         let cp = Checkpoint::sign(&self.key, self.identity.id, self.head_seq, self.head, hlc);
         // A checkpoint at this seq may exist already (interval or earlier call): keep that one.
-        write_signed(&self.conn, "INSERT OR IGNORE INTO checkpoints", &cp)
-            .map_err(self.db_err())?;
+        write_signed(&self.conn, INSERT_CHECKPOINT_IF_NEW, &cp).map_err(self.db_err())?;
         Ok(Some(cp))
     }
 
@@ -462,7 +480,8 @@ impl Store {
         let sql = format!(
             "SELECT seq, head, hlc, key, signature FROM {table} WHERE origin = ?1 ORDER BY seq"
         );
-        let rows: Vec<(i64, Vec<u8>, i64, Vec<u8>, Vec<u8>)> = self
+        type Row = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
+        let rows: Vec<Row> = self
             .conn
             .prepare(&sql)
             .and_then(|mut s| {
@@ -660,10 +679,7 @@ fn apply(projections: &[Box<dyn Projection>], tx: &Transaction<'_>, event: &Even
 }
 
 fn insert_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
-    tx.prepare_cached(&format!(
-        "INSERT INTO events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-    ))?
-    .execute(params![
+    tx.prepare_cached(INSERT_EVENT)?.execute(params![
         e.origin.as_bytes(),
         e.seq as i64,
         e.id.as_bytes(),
@@ -681,19 +697,16 @@ fn insert_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn insert_checkpoint(tx: &Transaction<'_>, cp: &Checkpoint) -> rusqlite::Result<()> {
-    write_signed(tx, "INSERT INTO checkpoints", cp)
+fn insert_checkpoint(tx: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
+    write_signed(tx, INSERT_CHECKPOINT, cp)
 }
 
-fn upsert_seal(tx: &Transaction<'_>, cp: &Checkpoint) -> rusqlite::Result<()> {
-    write_signed(tx, "INSERT OR REPLACE INTO chain_seals", cp)
+fn upsert_seal(tx: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
+    write_signed(tx, UPSERT_SEAL, cp)
 }
 
-fn write_signed(tx: &Connection, verb: &str, cp: &Checkpoint) -> rusqlite::Result<()> {
-    tx.prepare_cached(&format!(
-        "{verb} (origin, seq, head, hlc, key, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-    ))?
-    .execute(params![
+fn write_signed(tx: &Connection, sql: &str, cp: &Checkpoint) -> rusqlite::Result<()> {
+    tx.prepare_cached(sql)?.execute(params![
         cp.origin.as_bytes(),
         cp.seq as i64,
         &cp.head.0[..],

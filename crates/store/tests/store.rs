@@ -1,6 +1,8 @@
 //! The store's promises: atomic commits, rebuild == live, one owner per data dir, identity
 //! safety, and clear errors on damaged files or a full disk.
 
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

@@ -1,0 +1,176 @@
+//! pos-bench: the performance figures of DESIGN.md, each measured against a baseline on the
+//! same machine, in the same run, so the ratio survives a noisy or slow machine.
+//!
+//! Adding a figure: write `pN_name.rs` with a `pub const SPEC: Spec` (id, name, unit, baseline,
+//! goal) and a `run(&Settings) -> Result<Figure>` that measures with `timing::interleaved`, then
+//! list it in [`FIGURES`].
+
+mod figure;
+mod fsinfo;
+mod p1_commit;
+mod p7_verify;
+mod report;
+mod timing;
+mod workload;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+
+use crate::figure::{Figure, Meta};
+
+/// How much work each figure does.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Fewer rounds and smaller data: a smoke run (well under a minute).
+    pub quick: bool,
+}
+
+/// One figure of the suite: what it is and how to measure it.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub meta: Meta,
+    pub run: fn(&Settings) -> Result<Figure>,
+}
+
+/// Every figure, in report order.
+const FIGURES: &[Spec] = &[p1_commit::SPEC, p7_verify::SPEC];
+
+const ABOUT: &str = "Measure 3PlugPOS performance figures against baselines on this machine";
+
+const LONG_ABOUT: &str = "\
+Measure 3PlugPOS performance figures, each against a baseline measured on the same machine in \
+the same run.
+
+Every figure reports a value, a baseline, their ratio (value / baseline, same unit) and a goal. \
+Value and baseline run in interleaved rounds and each is summarised by its median, so load from \
+other processes hits both alike. On a noisy or shared machine compare RATIOS, not absolute \
+times: the absolute numbers move with the hardware and the load, the ratios much less.";
+
+const FIGURES_HELP: &str = "\
+Figures:
+  P1  durable sale commit (us, lower is better; goal ratio <= 2)
+      Store::append of one sale, 20 stock.moved events with projections and actor, durably
+      committed (WAL, synchronous=FULL) in a fresh terminal data dir under the temp dir.
+      Baseline: a single-row INSERT in its own transaction into a plain table, same pragmas,
+      same directory. The temp dir must be on a real disk (not tmpfs) for fsync to count; the
+      path and filesystem are printed. Set TMPDIR to choose it.
+      Rounds: 200 with --quick, 2000 otherwise.
+  P7  audit verify throughput (records/s, higher is better; goal ratio >= 0.5 and >= 1M/s)
+      ChainVerifier push() over an in-memory chain plus finish(): hash links, a signed
+      checkpoint every 1000 records and the head seal. Baseline: blake3::hash of each record's
+      canonical bytes, one call per record. Chain: 200 000 records with --quick, 1 000 000
+      otherwise; 5 rounds.
+  P2-P6, P8-P10 are not measured yet.
+
+Output: a table by default (with PASS/MISS per goal); --json prints exactly one JSON object
+  {\"figures\": [{\"id\", \"name\", \"value\", \"unit\", \"baseline_name\", \"baseline\",
+  \"ratio\", \"better\", \"goal\"}, ...]} on stdout. Progress goes to stderr. The table's
+  notes give each side's spread and flag figures whose samples spread widely (p90 > 4 x p10):
+  on a saturated machine the median can flip between modes, so re-run those.
+Exit status: 0 when measured (even if a goal is missed), 1 on error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "pos-bench", version, about = ABOUT, long_about = LONG_ABOUT, after_help = FIGURES_HELP)]
+struct Cli {
+    /// Fewer rounds and smaller data sets (a smoke run, well under a minute).
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Measure only these figures, e.g. `--only P1,P7`.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    only: Vec<String>,
+}
+
+/// The figures `only` names, in report order; all when empty.
+fn select(only: &[String]) -> Result<Vec<&'static Spec>> {
+    let wanted: Vec<String> = only
+        .iter()
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let known: Vec<&str> = FIGURES.iter().map(|f| f.meta.id).collect();
+    if let Some(unknown) = wanted.iter().find(|w| !known.contains(&w.as_str())) {
+        bail!(
+            "no figure `{unknown}` is measured; choose from {}",
+            known.join(", ")
+        );
+    }
+    Ok(FIGURES
+        .iter()
+        .filter(|f| wanted.is_empty() || wanted.iter().any(|w| w == f.meta.id))
+        .collect())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pos-bench: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let settings = Settings { quick: cli.quick };
+    let started = Instant::now();
+    let mut figures = Vec::new();
+    for spec in select(&cli.only)? {
+        let t = Instant::now();
+        eprintln!("{} {}: measuring...", spec.meta.id, spec.meta.name);
+        let figure = (spec.run)(&settings)?;
+        eprintln!(
+            "{} {}: done in {:.1} s",
+            spec.meta.id,
+            spec.meta.name,
+            t.elapsed().as_secs_f64()
+        );
+        figures.push(figure);
+    }
+    if cli.json {
+        println!("{}", report::json(&figures)?);
+    } else {
+        print!("{}", report::table(&figures));
+    }
+    eprintln!(
+        "pos-bench{}: {} figure(s) in {:.1} s",
+        if cli.quick { " --quick" } else { "" },
+        figures.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_selects_known_figures_in_order() {
+        let ids = |v: Vec<&Spec>| v.iter().map(|s| s.meta.id).collect::<Vec<_>>();
+        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P7"]);
+        assert_eq!(
+            ids(select(&["p7".into(), "P1".into()]).unwrap()),
+            ["P1", "P7"]
+        );
+        assert!(select(&["P9".into()])
+            .unwrap_err()
+            .to_string()
+            .contains("P1, P7"));
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli =
+            Cli::try_parse_from(["pos-bench", "--quick", "--json", "--only", "P1,P7"]).unwrap();
+        assert!(cli.quick && cli.json);
+        assert_eq!(cli.only, ["P1", "P7"]);
+    }
+}
