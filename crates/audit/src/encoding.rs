@@ -239,6 +239,9 @@ mod tests {
         }
     }
 
+    /// The hash of the fixed record below under format version 1. Never change it.
+    const PINNED_V1_HASH: &str = "5d232d4a9aebea18fc431cea79b0969d1ac28a0165a8bfcbcdc5fe1d35bb97f1";
+
     #[test]
     fn layout_of_version_1_is_stable() {
         // A fixed record: if this hash changes, existing logs stop verifying. Bump the version.
@@ -272,5 +275,6 @@ mod tests {
                 .to_hex()
                 .as_str()
         );
+        assert_eq!(e.hash.to_hex(), PINNED_V1_HASH);
     }
 }

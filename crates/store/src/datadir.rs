@@ -188,10 +188,11 @@ impl DataDirLock {
             key.to_file_text().as_bytes(),
             0o600,
         )?;
+        // Both key files are private; the public key is also in device.toml for anyone to read.
         write_durably(
             &self.dir.join(PUBLIC_FILE),
             key.public().to_file_text().as_bytes(),
-            0o644,
+            0o600,
         )?;
         Ok((identity, key, moved_to))
     }

@@ -1,3 +1,4 @@
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,7 +138,12 @@ impl Store {
         name: &str,
         force: bool,
     ) -> Result<(Store, InitReport)> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        // The data dir holds the device's secret key: only its owner may enter it.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| StoreError::io(dir, e))?;
         let lock = DataDirLock::acquire(dir)?;
         let (identity, key, moved_aside) =
             lock.create_identity(role, branch, name, force, now_ms())?;
@@ -158,6 +164,10 @@ impl Store {
         store.checkpoint()?;
         // device.toml last: until it exists, the dir counts as not initialised.
         store.lock.commit_identity(&identity)?;
+        tracing::info!(device = %identity.id, role = %role, "initialised data dir {}", dir.display());
+        if let Some(old) = &moved_aside {
+            tracing::warn!("previous identity moved to {}", old.display());
+        }
         Ok((
             store,
             InitReport {

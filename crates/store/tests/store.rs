@@ -175,14 +175,14 @@ fn init_refuses_an_existing_identity_and_force_moves_it_aside() {
 }
 
 #[test]
-fn the_secret_key_file_is_private() {
+fn key_files_and_the_data_dir_are_private() {
     let dir = tempdir();
-    drop(terminal(dir.path()));
-    let mode = std::fs::metadata(dir.path().join("device.key"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600);
+    let data = dir.path().join("pos");
+    drop(terminal(&data));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data.join("device.key")), 0o600);
+    assert_eq!(mode(&data.join("device.pub")), 0o600);
+    assert_eq!(mode(&data), 0o700);
 }
 
 #[test]
