@@ -183,10 +183,7 @@ impl Store {
         let (identity, key) = lock.load_identity()?;
         let db_path = lock.db_path();
         if !db_path.exists() {
-            return Err(StoreError::Corrupt {
-                path: db_path,
-                detail: "the database file is missing".into(),
-            });
+            return Err(missing_db(db_path));
         }
         let conn = open_connection(&db_path, false, &options)?;
         Store::from_parts(conn, lock, identity, key, options)
@@ -198,6 +195,9 @@ impl Store {
         let lock = DataDirLock::shared(dir)?;
         let (identity, key) = lock.load_identity()?;
         let db_path = lock.db_path();
+        if !db_path.exists() {
+            return Err(missing_db(db_path));
+        }
         let conn = Connection::open_with_flags(
             &db_path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -642,6 +642,13 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+fn missing_db(path: PathBuf) -> StoreError {
+    StoreError::Corrupt {
+        path,
+        detail: "the database file is missing".into(),
     }
 }
 
