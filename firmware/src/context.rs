@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use pos_auth::{AnomalyRules, BuiltinRole, LockoutPolicy, LoginPolicy, PasswordPolicy};
 use pos_config::Config;
-use pos_store::{Store, StoreOptions};
+use pos_store::{AccountPolicy, Store, StoreOptions};
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -32,9 +33,9 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(args: &GlobalArgs) -> anyhow::Result<Context> {
+    pub fn new(args: &GlobalArgs, service: bool) -> anyhow::Result<Context> {
         let config = Config::load_or_default(args.config.as_deref())?;
-        init_logging(&config);
+        init_logging(&config, service);
         let data_dir = args
             .data_dir
             .clone()
@@ -58,14 +59,70 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Open this device's store for writing (takes ownership of the data dir).
+    pub fn open_store(&self) -> anyhow::Result<Store> {
+        open_at(&self.data_dir, self.store_options())
+    }
+
+    /// The `[auth]` settings as the account rules.
+    pub fn account_policy(&self) -> AccountPolicy {
+        let a = &self.config.auth;
+        AccountPolicy {
+            login: LoginPolicy {
+                lockout: LockoutPolicy {
+                    max_failures: a.max_failures,
+                    base_backoff_ms: u64::from(a.lockout_base_s) * 1000,
+                    max_backoff_ms: u64::from(a.lockout_max_s) * 1000,
+                },
+                anomaly: AnomalyRules {
+                    voids_per_shift: a.anomaly_voids_per_shift,
+                    refunds_per_shift: a.anomaly_refunds_per_shift,
+                    pin_failures: a.anomaly_pin_failures,
+                },
+                credential_max_age_ms: match (
+                    self.config_role_is_terminal(),
+                    a.credential_max_age_days,
+                ) {
+                    (true, days) if days > 0 => Some(u64::from(days) * 86_400_000),
+                    _ => None,
+                },
+            },
+            password: PasswordPolicy {
+                min_length: a.password_min_length as usize,
+                history: a.password_history as usize,
+            },
+            mfa_roles: a
+                .mfa_roles
+                .iter()
+                .filter_map(|r| BuiltinRole::ALL.into_iter().find(|b| b.as_str() == r))
+                .collect(),
+        }
+    }
+
+    /// Cached-credential age limits apply on terminals only (the hub is the source).
+    fn config_role_is_terminal(&self) -> bool {
+        !matches!(
+            Store::read_identity(&self.data_dir).map(|i| i.role),
+            Ok(pos_core::DeviceRole::Hub)
+        )
+    }
+}
+
 pub fn open_at(dir: &Path, options: StoreOptions) -> anyhow::Result<Store> {
     Store::open(dir, options).with_context(|| format!("cannot open data dir {}", dir.display()))
 }
 
-fn init_logging(config: &Config) {
+/// Services log at the configured level; one-shot commands only warn (their output is the
+/// result), unless POS_LOG asks for more.
+fn init_logging(config: &Config, service: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("POS_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(config.log.level.as_str()));
+    let level = if service {
+        config.log.level.as_str()
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_env("POS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -4,6 +4,7 @@
 
 mod cmd;
 mod context;
+mod secrets;
 mod timefmt;
 
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ Examples:
   pos init --role terminal --data-dir /var/lib/pos --branch main --name till-1
   pos audit verify --data-dir /var/lib/pos
   pos audit log --kind stock.moved --since 2h
+  echo 'my-pass' | pos login --user alice
   pos demo --headless --sales 50";
 
 #[derive(Debug, Parser)]
@@ -45,15 +47,23 @@ enum Command {
     /// Check and read the tamper-evident audit log.
     #[command(subcommand)]
     Audit(cmd::audit::AuditCommand),
+    /// Manage the users of this device: add, list, lock, unlock, passwd, role.
+    #[command(subcommand)]
+    User(cmd::user::UserCommand),
+    /// Check a user's secret (from stdin) the way a terminal login does; exit 1 when refused.
+    Login(cmd::user::LoginArgs),
     /// Run a hub and a terminal with simulated devices (the main job for a first look).
     Demo(cmd::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = context::Context::new(&cli.global).and_then(|ctx| match cli.command {
+    let service = matches!(cli.command, Command::Demo(_));
+    let result = context::Context::new(&cli.global, service).and_then(|ctx| match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, args),
         Command::Audit(args) => cmd::audit::run(&ctx, args),
+        Command::User(args) => cmd::user::run(&ctx, args),
+        Command::Login(args) => cmd::user::login(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
     });
     match result {

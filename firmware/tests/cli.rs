@@ -45,7 +45,7 @@ fn init_then_verify_says_ok_with_count_and_head() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let line = stdout.lines().next().unwrap();
     let rest = line
-        .strip_prefix("OK 1 records, head ")
+        .strip_prefix("OK 3 records, head ")
         .unwrap_or_else(|| panic!("{line}"));
     assert_eq!(rest.len(), 64);
     assert!(rest.chars().all(|c| c.is_ascii_hexdigit()));

@@ -38,6 +38,8 @@ pub struct Config {
     pub hub: HubSection,
     /// `[sync]`: pushing the terminal's event log to its hub.
     pub sync: SyncSection,
+    /// `[auth]`: logins, lockout, sessions, password policy, anomaly thresholds.
+    pub auth: AuthSection,
 }
 
 /// `[device]` section.
@@ -157,6 +159,56 @@ impl Default for SyncSection {
         Self {
             hub: None,
             retry_max_s: 60,
+        }
+    }
+}
+
+/// `[auth]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Failed logins in a row before the account locks. Default 5, valid 1..=20.
+    pub max_failures: u32,
+    /// First lockout, in seconds; it doubles with every further failure. Default 30, valid 1..=3600.
+    pub lockout_base_s: u32,
+    /// Longest lockout, in seconds (then a manager unlocks). Default 900, valid 1..=86400.
+    pub lockout_max_s: u32,
+    /// Seconds without a touch before the terminal locks the screen. Default 120, valid 10..=3600.
+    pub idle_lock_s: u32,
+    /// Hours after which a session ends even if in use. Default 12, valid 1..=24.
+    pub session_max_h: u32,
+    /// Shortest password (characters). Default 12, valid 8..=64.
+    pub password_min_length: u32,
+    /// Previous passwords that may not be reused. Default 5, valid 0..=24.
+    pub password_history: u32,
+    /// Roles whose users must use a TOTP second factor. Default ["admin", "technician"].
+    pub mfa_roles: Vec<String>,
+    /// Days a terminal trusts cached credentials without hearing from the hub; 0 = forever.
+    /// Default 14, valid 0..=365.
+    pub credential_max_age_days: u32,
+    /// Voids by one cashier in one shift above which an anomaly is flagged. Default 5.
+    pub anomaly_voids_per_shift: u32,
+    /// Refunds by one cashier in one shift above which an anomaly is flagged. Default 3.
+    pub anomaly_refunds_per_shift: u32,
+    /// Consecutive wrong PINs that flag an anomaly. Default 3.
+    pub anomaly_pin_failures: u32,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            lockout_base_s: 30,
+            lockout_max_s: 900,
+            idle_lock_s: 120,
+            session_max_h: 12,
+            password_min_length: 12,
+            password_history: 5,
+            mfa_roles: vec!["admin".to_owned(), "technician".to_owned()],
+            credential_max_age_days: 14,
+            anomaly_voids_per_shift: 5,
+            anomaly_refunds_per_shift: 3,
+            anomaly_pin_failures: 3,
         }
     }
 }
@@ -342,6 +394,114 @@ impl Config {
             1 << 20,
             "largest database size in MiB, 0 for no limit",
         )?;
+        let auth = &self.auth;
+        for (key, value, min, max, what) in [
+            (
+                "auth.max_failures",
+                auth.max_failures,
+                1,
+                20,
+                "failed logins before lockout",
+            ),
+            (
+                "auth.lockout_base_s",
+                auth.lockout_base_s,
+                1,
+                3600,
+                "first lockout in seconds",
+            ),
+            (
+                "auth.lockout_max_s",
+                auth.lockout_max_s,
+                1,
+                86_400,
+                "longest lockout in seconds",
+            ),
+            (
+                "auth.idle_lock_s",
+                auth.idle_lock_s,
+                10,
+                3600,
+                "idle seconds before the screen locks",
+            ),
+            (
+                "auth.session_max_h",
+                auth.session_max_h,
+                1,
+                24,
+                "hours a session may last",
+            ),
+            (
+                "auth.password_min_length",
+                auth.password_min_length,
+                8,
+                64,
+                "shortest password",
+            ),
+            (
+                "auth.password_history",
+                auth.password_history,
+                0,
+                24,
+                "passwords that may not be reused",
+            ),
+            (
+                "auth.credential_max_age_days",
+                auth.credential_max_age_days,
+                0,
+                365,
+                "days cached credentials stay valid, 0 = forever",
+            ),
+            (
+                "auth.anomaly_voids_per_shift",
+                auth.anomaly_voids_per_shift,
+                1,
+                1000,
+                "voids per shift before a flag",
+            ),
+            (
+                "auth.anomaly_refunds_per_shift",
+                auth.anomaly_refunds_per_shift,
+                1,
+                1000,
+                "refunds per shift before a flag",
+            ),
+            (
+                "auth.anomaly_pin_failures",
+                auth.anomaly_pin_failures,
+                1,
+                100,
+                "wrong PINs in a row before a flag",
+            ),
+        ] {
+            range(key, value, min, max, what)?;
+        }
+        if auth.lockout_max_s < auth.lockout_base_s {
+            return Err(out_of_range(
+                "auth.lockout_max_s",
+                format!(
+                    "{} is below lockout_base_s ({})",
+                    auth.lockout_max_s, auth.lockout_base_s
+                ),
+                "the longest lockout must be at least the first one".to_owned(),
+            ));
+        }
+        const ROLES: [&str; 7] = [
+            "cashier",
+            "supervisor",
+            "manager",
+            "accountant",
+            "auditor",
+            "admin",
+            "technician",
+        ];
+        if let Some(bad) = auth.mfa_roles.iter().find(|r| !ROLES.contains(&r.as_str())) {
+            return Err(out_of_range(
+                "auth.mfa_roles",
+                format!("unknown role {bad:?}"),
+                format!("use built-in role names: {}", ROLES.join(", ")),
+            ));
+        }
         if self.hub.listen.parse::<SocketAddr>().is_err() {
             return Err(out_of_range(
                 "hub.listen",
@@ -443,7 +603,7 @@ fn describe_syntax_error(text: &str, error: &toml::de::Error) -> String {
 
 /// Field names of each table, used to name the table in "unknown key" errors.
 const TABLES: &[(&str, &[&str])] = &[
-    ("", &["device", "log", "store", "hub", "sync"]),
+    ("", &["device", "log", "store", "hub", "sync", "auth"]),
     ("device", &["data_dir"]),
     ("log", &["level", "json"]),
     (
@@ -452,6 +612,23 @@ const TABLES: &[(&str, &[&str])] = &[
     ),
     ("hub", &["listen"]),
     ("sync", &["hub", "retry_max_s"]),
+    (
+        "auth",
+        &[
+            "max_failures",
+            "lockout_base_s",
+            "lockout_max_s",
+            "idle_lock_s",
+            "session_max_h",
+            "password_min_length",
+            "password_history",
+            "mfa_roles",
+            "credential_max_age_days",
+            "anomaly_voids_per_shift",
+            "anomaly_refunds_per_shift",
+            "anomaly_pin_failures",
+        ],
+    ),
 ];
 
 /// Rewrites a serde/toml schema error into one line that names the key and its table.

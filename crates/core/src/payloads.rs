@@ -16,6 +16,14 @@ pub struct DeviceRegistered {
     pub public_key: String,
 }
 
+/// `device.revoked`: the device may no longer sync; its past events stay valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRevoked {
+    pub device: DeviceId,
+    pub reason: String,
+}
+
 /// `settings.changed`: a hub-authoritative setting, with the value before for the auditor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +45,10 @@ pub struct StockMoved {
 impl DeviceRegistered {
     pub const MODULE: &'static str = "device";
     pub const KIND: &'static str = "registered";
+}
+impl DeviceRevoked {
+    pub const MODULE: &'static str = "device";
+    pub const KIND: &'static str = "revoked";
 }
 impl SettingChanged {
     pub const MODULE: &'static str = "settings";

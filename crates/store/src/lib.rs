@@ -5,12 +5,14 @@
 //!   (WAL, `synchronous = FULL`).
 //! * [`Store::verify`] checks every chain; [`Store::rebuild`] replays the log into projections.
 
+mod accounts;
 mod datadir;
 mod error;
 mod projection;
 mod schema;
 mod store;
 
+pub use accounts::{AccountError, AccountPolicy, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use error::{Result, StoreError};
 pub use projection::{Projection, Refusal};

@@ -5,7 +5,7 @@
 //! the event.
 
 use pos_audit::Event;
-use pos_core::payloads::{DeviceRegistered, SettingChanged, StockMoved};
+use pos_core::payloads::{DeviceRegistered, DeviceRevoked, SettingChanged, StockMoved};
 use rusqlite::{params, Transaction};
 use serde::de::DeserializeOwned;
 
@@ -50,6 +50,8 @@ pub(crate) fn builtin() -> Vec<Box<dyn Projection>> {
         Box::new(DeviceProjection),
         Box::new(SettingsProjection),
         Box::new(StockProjection),
+        Box::new(crate::accounts::UserProjection),
+        Box::new(crate::accounts::SecurityProjection),
     ]
 }
 
@@ -64,6 +66,22 @@ impl Projection for DeviceProjection {
         &["device_registry"]
     }
     fn apply(&self, tx: &Transaction<'_>, event: &Event) -> Result<(), Refusal> {
+        if event.kind == DeviceRevoked::KIND {
+            let p: DeviceRevoked = payload(event)?;
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE device_registry SET revoked_hlc = ?2
+                     WHERE device = ?1 AND revoked_hlc IS NULL",
+                )?
+                .execute(params![p.device.as_bytes(), event.hlc.raw() as i64])?;
+            if changed == 0 {
+                return Err(Refusal(format!(
+                    "device {} is unknown or already revoked",
+                    p.device
+                )));
+            }
+            return Ok(());
+        }
         if event.kind != DeviceRegistered::KIND {
             return Err(unknown_kind(event));
         }
@@ -75,7 +93,7 @@ impl Projection for DeviceProjection {
             "INSERT INTO device_registry (device, role, branch, name, public_key, added_hlc)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (device) DO UPDATE SET role = ?2, branch = ?3, name = ?4,
-                 public_key = ?5, added_hlc = ?6",
+                 public_key = ?5, added_hlc = ?6, revoked_hlc = NULL",
         )?
         .execute(params![
             p.device.as_bytes(),

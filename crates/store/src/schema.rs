@@ -89,8 +89,58 @@ CREATE TABLE stock_levels (
 ) STRICT, WITHOUT ROWID;
 "#;
 
-const MIGRATIONS: &[M<'static>] =
-    &[M::up(V1_LOG).comment("event log, checkpoints, seals, core modules")];
+const V2_IDENTITY: &str = r#"
+-- Module `device`: when a device was revoked (enrolled = added_hlc).
+ALTER TABLE device_registry ADD COLUMN revoked_hlc INTEGER;
+
+-- Module `user`: accounts, their credentials (verifiers only, never secrets) and custom roles.
+CREATE TABLE user_accounts (
+    user         BLOB PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name TEXT NOT NULL,
+    roles        TEXT NOT NULL,           -- JSON array of role names
+    active       INTEGER NOT NULL,
+    created_hlc  INTEGER NOT NULL,
+    updated_hlc  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE user_credentials (
+    user        BLOB NOT NULL,
+    kind        TEXT NOT NULL,            -- pin | password | badge | totp
+    verifier    TEXT NOT NULL,            -- argon2id PHC string, or the TOTP secret
+    must_change INTEGER NOT NULL,
+    set_ms      INTEGER NOT NULL,
+    PRIMARY KEY (user, kind)
+) STRICT, WITHOUT ROWID;
+
+-- Every verifier a user ever had, newest last: the password policy refuses reuse of the last N.
+CREATE TABLE user_secret_history (
+    user     BLOB NOT NULL,
+    kind     TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    set_hlc  INTEGER NOT NULL
+) STRICT;
+CREATE INDEX user_secret_history_by_user ON user_secret_history (user, kind, set_hlc);
+
+CREATE TABLE user_roles (
+    name        TEXT PRIMARY KEY,
+    permissions TEXT NOT NULL             -- JSON array of permission names
+) STRICT, WITHOUT ROWID;
+
+-- Module `security`: lockout state derived from login events.
+CREATE TABLE security_login_state (
+    user            BLOB PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL,
+    manual_lock     INTEGER NOT NULL,
+    last_totp_step  INTEGER
+) STRICT, WITHOUT ROWID;
+"#;
+
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(V1_LOG).comment("event log, checkpoints, seals, core modules"),
+    M::up(V2_IDENTITY).comment("users, credentials, roles, login state, device revocation"),
+];
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)

@@ -312,6 +312,11 @@ impl Store {
         })
     }
 
+    /// The identity of a data dir without opening it.
+    pub fn read_identity(dir: &Path) -> Result<Identity> {
+        Ok(DataDirLock::shared(dir)?.load_identity()?.0)
+    }
+
     pub fn identity(&self) -> &Identity {
         &self.identity
     }
@@ -329,8 +334,23 @@ impl Store {
         (self.head_seq, self.head)
     }
 
-    fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    pub(crate) fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |e| StoreError::sqlite(&self.lock.db_path(), e)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The device's clock now, in milliseconds, for decisions such as lockouts: it follows
+    /// wall time but never runs backwards, even when the wall clock is set back.
+    pub(crate) fn tick_ms(&mut self) -> u64 {
+        self.clock.tick(now_ms()).wall_ms()
+    }
+
+    /// Like `tick_ms` without advancing the clock (read-only views).
+    pub(crate) fn clock_now_ms(&self) -> u64 {
+        self.clock.last().wall_ms().max(now_ms())
     }
 
     /// Append events and apply their projections in one durable transaction: after `Ok`, all

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use pos_audit::Event;
-use pos_core::DeviceId;
+use pos_core::{DeviceId, UserId};
 use pos_store::{LogFilter, Store, StoreError, VerifyError};
 
 use crate::context::{CheckFailed, Context};
@@ -101,6 +101,18 @@ fn log(store: &Store, args: LogArgs) -> anyhow::Result<()> {
             .cloned()
             .unwrap_or_else(|| short(&id.to_string()))
     };
+    let users: HashMap<UserId, String> = store
+        .users()?
+        .into_iter()
+        .map(|u| (u.user, u.name))
+        .collect();
+    let who = |id: Option<UserId>, none: &str| match id {
+        None => none.to_owned(),
+        Some(id) => users
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| short(&id.to_string())),
+    };
     if args.json {
         for e in &events {
             println!("{}", json_line(e, &device(&e.origin)));
@@ -121,13 +133,9 @@ fn log(store: &Store, args: LogArgs) -> anyhow::Result<()> {
             timefmt::local(e.hlc),
             clip(&device(&e.origin), 12),
             e.seq,
-            e.actor
-                .map(|a| short(&a.to_string()))
-                .unwrap_or_else(|| "system".into()),
+            clip(&who(e.actor, "system"), 9),
             clip(&format!("{}.{}", e.module, e.kind), 20),
-            e.approver
-                .map(|a| short(&a.to_string()))
-                .unwrap_or_else(|| "-".into()),
+            clip(&who(e.approver, "-"), 9),
             clip(e.reason.as_deref().unwrap_or("-"), 12),
             details(e),
         );
@@ -154,7 +162,7 @@ fn clip(text: &str, width: usize) -> String {
 
 /// The payload for people: `before → after` when the event records a change.
 fn details(e: &Event) -> String {
-    match serde_json::from_slice::<serde_json::Value>(&e.payload) {
+    match readable_payload(e) {
         Ok(serde_json::Value::Object(mut map)) if map.contains_key("after") => {
             let before = map.remove("before").unwrap_or(serde_json::Value::Null);
             let after = map.remove("after").unwrap_or(serde_json::Value::Null);
@@ -166,9 +174,16 @@ fn details(e: &Event) -> String {
     }
 }
 
+/// The payload as JSON with credential verifiers blanked: they never leave the box in a report.
+fn readable_payload(e: &Event) -> Result<serde_json::Value, serde_json::Error> {
+    let mut value = serde_json::from_slice::<serde_json::Value>(&e.payload)?;
+    pos_auth::events::redact(&mut value);
+    Ok(value)
+}
+
 fn json_line(e: &Event, device_name: &str) -> serde_json::Value {
-    let payload = serde_json::from_slice::<serde_json::Value>(&e.payload)
-        .unwrap_or_else(|_| serde_json::Value::String(hex::encode(&e.payload)));
+    let payload =
+        readable_payload(e).unwrap_or_else(|_| serde_json::Value::String(hex::encode(&e.payload)));
     serde_json::json!({
         "id": e.id.to_string(),
         "origin": e.origin.to_string(),

@@ -30,8 +30,9 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     if name.trim().is_empty() || args.branch.trim().is_empty() {
         anyhow::bail!("--name and --branch must not be empty");
     }
-    let (store, report) = Store::init(&ctx.data_dir, args.role, &args.branch, &name, args.force)
-        .with_context(|| format!("cannot initialise data dir {}", ctx.data_dir.display()))?;
+    let (mut store, report) =
+        Store::init(&ctx.data_dir, args.role, &args.branch, &name, args.force)
+            .with_context(|| format!("cannot initialise data dir {}", ctx.data_dir.display()))?;
     let id = &report.identity;
     println!(
         "Initialised {} \"{}\" of branch \"{}\"",
@@ -40,6 +41,17 @@ pub fn run(ctx: &Context, args: InitArgs) -> anyhow::Result<()> {
     println!("  device id   {}", id.id);
     println!("  public key  {}", id.public_key);
     println!("  data dir    {}", store.dir().display());
+    let (_, one_time) = store
+        .bootstrap_admin("admin")
+        .context("cannot create the first admin")?;
+    println!();
+    println!("First admin user: admin");
+    println!("One-time password (shown once): {one_time}");
+    println!(
+        "Change it now: pos user passwd admin --data-dir {}",
+        store.dir().display()
+    );
+    println!("(an admin also enrolls an authenticator app for the TOTP second factor then)");
     if let Some(old) = &report.moved_aside {
         println!(
             "The previous identity and database were moved to {} (nothing was deleted).",

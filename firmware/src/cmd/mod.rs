@@ -1,3 +1,4 @@
 pub mod audit;
 pub mod demo;
 pub mod init;
+pub mod user;
