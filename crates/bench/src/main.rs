@@ -10,6 +10,7 @@ mod fsinfo;
 mod p1_commit;
 mod p7_verify;
 mod report;
+mod s1_credential;
 mod timing;
 mod workload;
 
@@ -36,7 +37,7 @@ pub struct Spec {
 }
 
 /// Every figure, in report order.
-const FIGURES: &[Spec] = &[p1_commit::SPEC, p7_verify::SPEC];
+const FIGURES: &[Spec] = &[p1_commit::SPEC, p7_verify::SPEC, s1_credential::SPEC];
 
 const ABOUT: &str = "Measure 3PlugPOS performance figures against baselines on this machine";
 
@@ -63,6 +64,9 @@ Figures:
       checkpoint every 1000 records and the head seal. Baseline: blake3::hash of each record's
       canonical bytes, one call per record. Chain: 200 000 records with --quick, 1 000 000
       otherwise; 5 rounds.
+  S1  credential verify (ms, lower is better; goal ratio <= 1 and >= 5 ms)
+      One argon2id verification with the production parameters, as at every login. The
+      baseline is the goal (250 ms: a snappy login); the floor keeps offline guessing costly.
   P2-P6, P8-P10 are not measured yet.
 
 Output: a table by default (with PASS/MISS per goal); --json prints exactly one JSON object
