@@ -17,5 +17,6 @@ pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use error::{Result, StoreError};
 pub use projection::{Projection, Refusal};
 pub use store::{
-    now_ms, Commit, InitReport, LogFilter, Store, StoreOptions, VerifyError, VerifyReport,
+    now_ms, Commit, DeviceRecord, InitReport, LogFilter, Store, StoreOptions, VerifyError,
+    VerifyReport,
 };

@@ -55,6 +55,17 @@ pub struct Commit {
     pub head: ChainHash,
 }
 
+/// One row of the device registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub device: DeviceId,
+    pub role: DeviceRole,
+    pub branch: String,
+    pub name: String,
+    pub enrolled: Hlc,
+    pub revoked: Option<Hlc>,
+}
+
 /// Which records `pos audit log` shows.
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
@@ -612,6 +623,45 @@ impl Store {
         Ok(rows
             .into_iter()
             .filter_map(|(id, name)| uuid_from(&id).map(|b| (DeviceId::from_bytes(b), name)))
+            .collect())
+    }
+
+    /// The device registry: every device this one knows, when it was enrolled, and whether
+    /// (and when) it was revoked.
+    pub fn devices(&self) -> Result<Vec<DeviceRecord>> {
+        type Row = (Vec<u8>, String, String, String, i64, Option<i64>);
+        let rows: Vec<Row> = self
+            .conn
+            .prepare(
+                "SELECT device, role, branch, name, added_hlc, revoked_hlc
+                 FROM device_registry ORDER BY added_hlc",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(self.db_err())?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, role, branch, name, added, revoked)| {
+                Some(DeviceRecord {
+                    device: DeviceId::from_bytes(uuid_from(&id)?),
+                    role: role.parse().ok()?,
+                    branch,
+                    name,
+                    enrolled: Hlc::from_raw(added as u64),
+                    revoked: revoked.map(|r| Hlc::from_raw(r as u64)),
+                })
+            })
             .collect())
     }
 

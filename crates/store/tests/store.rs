@@ -355,3 +355,49 @@ fn checkpoints_are_signed_every_interval_and_on_demand() {
     // seq 1 at init (on demand), 10 and 20 by interval, 26 on demand.
     assert_eq!(seqs, vec![1, 10, 20, 26]);
 }
+
+#[test]
+fn the_device_registry_records_enrolment_and_revocation() {
+    use pos_core::payloads::{DeviceRegistered, DeviceRevoked};
+    use pos_core::DeviceId;
+    let dir = tempdir();
+    let mut store = terminal(dir.path());
+    let other = DeviceId::new_v7();
+    store
+        .append(vec![EventDraft::json(
+            DeviceRegistered::MODULE,
+            DeviceRegistered::KIND,
+            &DeviceRegistered {
+                device: other,
+                role: DeviceRole::Terminal,
+                branch: "main".into(),
+                name: "till-2".into(),
+                public_key: "11".repeat(32),
+            },
+        )])
+        .unwrap();
+    let revoke = || {
+        EventDraft::json(
+            DeviceRevoked::MODULE,
+            DeviceRevoked::KIND,
+            &DeviceRevoked {
+                device: other,
+                reason: "stolen".into(),
+            },
+        )
+    };
+    store.append(vec![revoke()]).unwrap();
+    let devices = store.devices().unwrap();
+    assert_eq!(devices.len(), 2);
+    assert_eq!(devices[0].device, store.device_id());
+    assert!(devices[0].revoked.is_none());
+    assert_eq!(devices[1].name, "till-2");
+    assert!(devices[1].revoked.is_some_and(|r| r >= devices[1].enrolled));
+    // Revoking twice is refused, and nothing of that commit is kept.
+    let head = store.head();
+    assert!(matches!(
+        store.append(vec![revoke()]),
+        Err(StoreError::Rejected { .. })
+    ));
+    assert_eq!(store.head(), head);
+}
