@@ -7,10 +7,10 @@
 
 use pos_audit::{Event, EventDraft};
 use pos_auth::{
-    authorize_role_change, authorize_user_admin_on, decide_login, events as ev, resolve_role,
-    Account, BuiltinRole, CredentialError, CredentialKind, Denial, Locked, LoginAttempt, LoginOk,
-    LoginPolicy, LoginRefusal, LoginState, PasswordPolicy, Permission, Principal, Role,
-    StoredCredential, TotpSecret,
+    authorize_role_change, authorize_user_admin, authorize_user_admin_on, decide_login,
+    events as ev, resolve_role, Account, BuiltinRole, CredentialError, CredentialKind, Denial,
+    Locked, LoginAttempt, LoginOk, LoginPolicy, LoginRefusal, LoginState, PasswordPolicy,
+    Permission, Principal, Role, StoredCredential, TotpSecret,
 };
 use pos_core::UserId;
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -20,12 +20,27 @@ use crate::projection::{payload, Projection, Refusal};
 use crate::store::{now_ms, Store};
 
 /// The account rules in force (from the `[auth]` config section).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AccountPolicy {
     pub login: LoginPolicy,
     pub password: PasswordPolicy,
     /// Roles whose users need a TOTP second factor.
     pub mfa_roles: Vec<BuiltinRole>,
+}
+
+impl Default for AccountPolicy {
+    /// The defaults of the `[auth]` section: a TOTP second factor for the roles that need one by
+    /// default (admin and technician), not for nobody.
+    fn default() -> Self {
+        AccountPolicy {
+            login: LoginPolicy::default(),
+            password: PasswordPolicy::default(),
+            mfa_roles: BuiltinRole::ALL
+                .into_iter()
+                .filter(|r| r.mfa_required_by_default())
+                .collect(),
+        }
+    }
 }
 
 /// One line of `pos user list`.
@@ -334,6 +349,15 @@ impl Store {
             return Err(AccountError::UserExists(name.to_owned()));
         }
         let user = UserId::new_v7();
+        // Creating an account needs user administration even when no role is granted (the
+        // per-role checks below would not run for an empty list).
+        if let Some(actor) = actor {
+            self.check(
+                actor,
+                authorize_user_admin(actor, user),
+                Permission::UserAdmin,
+            )?;
+        }
         let custom = self.custom_roles()?;
         let mut roles = Vec::new();
         for r in role_names {
@@ -612,11 +636,9 @@ impl Store {
             Ok(()) => Ok(()),
             Err(denial) => {
                 self.append(vec![security_draft(
-                    &ev::SecurityEvent::PermissionDenied(ev::PermissionDenied {
-                        user: actor.user,
-                        permission,
-                        reason: denial.to_string(),
-                    })
+                    &ev::SecurityEvent::PermissionDenied(ev::PermissionDenied::new(
+                        actor.user, permission, &denial,
+                    ))
                     .payload(),
                 )
                 .by(actor.user)])?;
