@@ -8,8 +8,8 @@
 use pos_audit::{Event, EventDraft};
 use pos_auth::{
     authorize_role_change, authorize_user_admin, authorize_user_admin_on, decide_login,
-    events as ev, resolve_role, Account, BuiltinRole, CredentialError, CredentialKind, Denial,
-    Locked, LoginAttempt, LoginOk, LoginPolicy, LoginRefusal, LoginState, PasswordPolicy,
+    events as ev, resolve_role, Account, Approval, BuiltinRole, CredentialError, CredentialKind,
+    Denial, Locked, LoginAttempt, LoginOk, LoginPolicy, LoginRefusal, LoginState, PasswordPolicy,
     Permission, Principal, Role, StoredCredential, TotpSecret,
 };
 use pos_core::UserId;
@@ -625,6 +625,68 @@ impl Store {
             .ok_or_else(|| AccountError::UnknownUser(name.to_owned()))
     }
 
+    /// The one gate for business commands: may `actor` do `permission` (with `approver` for the
+    /// four-eyes actions)? A denial is logged as `security.permission_denied` and returned. An
+    /// approval comes back with its `security.approval_used` draft, to be committed together
+    /// with the action so the two can never be separated.
+    pub fn authorize(
+        &mut self,
+        actor: &Principal,
+        permission: Permission,
+        approver: Option<&Principal>,
+    ) -> Result<Authorized, AccountError> {
+        let approval = match pos_auth::authorize(actor, permission, approver) {
+            Ok(approval) => approval,
+            Err(denial) => return Err(self.deny(actor, permission, denial)),
+        };
+        let audit = match approval {
+            Approval::Direct => None,
+            Approval::ApprovedBy(approver) => Some(
+                security_draft(
+                    &ev::SecurityEvent::ApprovalUsed(ev::ApprovalUsed {
+                        requester: actor.user,
+                        approver,
+                        permission,
+                    })
+                    .payload(),
+                )
+                .by(actor.user),
+            ),
+        };
+        Ok(Authorized { approval, audit })
+    }
+
+    /// Define or redefine a custom role (before/after in the log).
+    pub fn define_role(
+        &mut self,
+        actor: &Principal,
+        name: &str,
+        permissions: std::collections::BTreeSet<Permission>,
+    ) -> Result<Role, AccountError> {
+        let role = Role::custom(name, permissions)
+            .map_err(|e| AccountError::UnknownRole(format!("{name}: {e}")))?;
+        self.check(
+            actor,
+            pos_auth::authorize_role_definition(actor, &role),
+            Permission::UserAdmin,
+        )?;
+        let before = self
+            .custom_roles()?
+            .into_iter()
+            .find(|r| r.name == role.name)
+            .map(|r| r.permissions);
+        self.append(vec![user_draft(
+            ev::RoleDefined::KIND,
+            &ev::RoleDefined {
+                name: role.name.clone(),
+                before,
+                after: role.permissions.clone(),
+            },
+        )
+        .by(actor.user)])?;
+        Ok(role)
+    }
+
     /// Apply a policy verdict; a denial is recorded in the security log before it is returned.
     fn check(
         &mut self,
@@ -632,20 +694,31 @@ impl Store {
         verdict: Result<(), Denial>,
         permission: Permission,
     ) -> Result<(), AccountError> {
-        match verdict {
-            Ok(()) => Ok(()),
-            Err(denial) => {
-                self.append(vec![security_draft(
-                    &ev::SecurityEvent::PermissionDenied(ev::PermissionDenied::new(
-                        actor.user, permission, &denial,
-                    ))
-                    .payload(),
-                )
-                .by(actor.user)])?;
-                Err(AccountError::Denied(denial))
-            }
+        verdict.map_err(|denial| self.deny(actor, permission, denial))
+    }
+
+    /// Record a denial in the security log and turn it into the error to return.
+    fn deny(&mut self, actor: &Principal, permission: Permission, denial: Denial) -> AccountError {
+        let draft = security_draft(
+            &ev::SecurityEvent::PermissionDenied(ev::PermissionDenied::new(
+                actor.user, permission, &denial,
+            ))
+            .payload(),
+        )
+        .by(actor.user);
+        match self.append(vec![draft]) {
+            Ok(_) => AccountError::Denied(denial),
+            // Failing to log must not turn a refusal into a success: report the store error.
+            Err(e) => AccountError::Store(e),
         }
     }
+}
+
+/// What [`Store::authorize`] allowed, and the approval record to commit with the action.
+#[derive(Debug)]
+pub struct Authorized {
+    pub approval: Approval,
+    pub audit: Option<EventDraft>,
 }
 
 /// PIN for tills (cashier, supervisor), password for every other role.

@@ -12,7 +12,7 @@ mod projection;
 mod schema;
 mod store;
 
-pub use accounts::{AccountError, AccountPolicy, UserSummary};
+pub use accounts::{AccountError, AccountPolicy, Authorized, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use error::{Result, StoreError};
 pub use projection::{Projection, Refusal};

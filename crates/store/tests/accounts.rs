@@ -877,3 +877,96 @@ fn no_secret_in_logs_errors_events_or_database_bytes() {
         }
     }
 }
+
+#[test]
+fn four_eyes_actions_pass_the_store_gate_only_with_a_second_person() {
+    let dir = tempdir();
+    let mut store = hub(dir.path());
+    let p = policy();
+    let (admin_id, _) = admin(&mut store, &p);
+    let admin = principal(&store, admin_id);
+    let alice = user(&mut store, &admin, "alice", "cashier", ALICE_PIN, &p);
+    let bob = user(&mut store, &admin, "bob", "supervisor", BOB_PIN, &p);
+    let (alice, bob) = (principal(&store, alice), principal(&store, bob));
+
+    // A cashier sells directly; a refund needs the supervisor, and the approval is recorded.
+    let sell = store.authorize(&alice, Permission::Sell, None).unwrap();
+    assert_eq!(sell.approval, pos_auth::Approval::Direct);
+    assert!(sell.audit.is_none());
+    let refund = store
+        .authorize(&alice, Permission::Refund, Some(&bob))
+        .unwrap();
+    assert_eq!(refund.approval, pos_auth::Approval::ApprovedBy(bob.user));
+    store.append(vec![refund.audit.unwrap()]).unwrap();
+    assert_eq!(payloads(&store, "security.approval_used").len(), 1);
+
+    // The supervisor cannot approve his own refund, and an admin cannot sell.
+    let denied_before = payloads(&store, "security.permission_denied").len();
+    let err = store
+        .authorize(&bob, Permission::Refund, Some(&bob))
+        .unwrap_err();
+    assert!(
+        matches!(err, AccountError::Denied(Denial::SelfApproval)),
+        "{err}"
+    );
+    let err = store.authorize(&admin, Permission::Sell, None).unwrap_err();
+    assert!(
+        matches!(err, AccountError::Denied(Denial::AdminsCannotTouchSales)),
+        "{err}"
+    );
+    assert_eq!(
+        payloads(&store, "security.permission_denied").len(),
+        denied_before + 2
+    );
+}
+
+#[test]
+fn custom_roles_are_defined_by_user_admins_with_before_and_after() {
+    let dir = tempdir();
+    let mut store = hub(dir.path());
+    let p = policy();
+    let (admin_id, _) = admin(&mut store, &p);
+    let admin = principal(&store, admin_id);
+    let perms = [Permission::Sell, Permission::NoSaleDrawerOpen]
+        .into_iter()
+        .collect();
+    let role = store.define_role(&admin, "senior-cashier", perms).unwrap();
+    assert_eq!(store.custom_roles().unwrap(), vec![role.clone()]);
+    let widened = [
+        Permission::Sell,
+        Permission::NoSaleDrawerOpen,
+        Permission::CashInOut,
+    ]
+    .into_iter()
+    .collect();
+    store
+        .define_role(&admin, "senior-cashier", widened)
+        .unwrap();
+    let defined = payloads(&store, "user.role_defined");
+    assert_eq!(defined.len(), 2);
+    assert_eq!(
+        defined[1]["before"],
+        serde_json::json!(["sell", "no_sale_drawer_open"])
+    );
+    // A cashier holding the custom role can use what it grants.
+    let carol = user(
+        &mut store,
+        &admin,
+        "carol",
+        "senior-cashier",
+        "Plum-Orchard-Lantern-57",
+        &p,
+    );
+    let carol = principal(&store, carol);
+    assert!(store.authorize(&carol, Permission::CashInOut, None).is_ok());
+    let alice = user(&mut store, &admin, "alice", "cashier", ALICE_PIN, &p);
+    let alice = principal(&store, alice);
+    let err = store
+        .define_role(
+            &alice,
+            "boss",
+            [Permission::UserAdmin].into_iter().collect(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, AccountError::Denied(_)), "{err}");
+}
