@@ -72,6 +72,21 @@ uuid_id!(
     EventId,
     "event"
 );
+uuid_id!(
+    /// A catalogue product; stable across renames and price changes.
+    ProductId,
+    "product"
+);
+uuid_id!(
+    /// A sale ticket, from the first scan to its completion (or abandonment).
+    TicketId,
+    "ticket"
+);
+uuid_id!(
+    /// A cashier's shift on one terminal, from opening float to Z report.
+    ShiftId,
+    "shift"
+);
 
 #[cfg(test)]
 mod tests {

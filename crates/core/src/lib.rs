@@ -1,14 +1,15 @@
 //! 3PlugPOS domain types and rules.
 //!
-//! Plain Rust with no IO: identifiers, the hybrid logical clock, device roles. Every other crate
-//! builds on these; tests drive them directly.
+//! Plain Rust with no IO: identifiers, the hybrid logical clock, device roles and the sale
+//! engine's rules ([`sale`]). Every other crate builds on these; tests drive them directly.
 
 mod clock;
 mod ids;
 pub mod payloads;
+pub mod sale;
 
 pub use clock::{Hlc, HlcClock};
-pub use ids::{DeviceId, EventId, ParseIdError, UserId};
+pub use ids::{DeviceId, EventId, ParseIdError, ProductId, ShiftId, TicketId, UserId};
 
 use serde::{Deserialize, Serialize};
 

@@ -42,6 +42,19 @@ pub struct StockMoved {
     pub quantity: i64,
 }
 
+/// Why stock moved; meant for an optional `cause` on [`StockMoved`] (see the sale engine's
+/// inventory rules). Stock level = sum of movements whatever their cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockCause {
+    Sale,
+    Refund,
+    Receiving,
+    Adjustment,
+    Count,
+    PostVoid,
+}
+
 impl DeviceRegistered {
     pub const MODULE: &'static str = "device";
     pub const KIND: &'static str = "registered";
