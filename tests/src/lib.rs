@@ -64,6 +64,8 @@ pub fn zero_sum_batch(rng: &mut XorShift) -> Vec<EventDraft> {
             &StockMoved {
                 item: item.to_owned(),
                 quantity,
+                cause: None,
+                reference: None,
             },
         ));
     }

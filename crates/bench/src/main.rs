@@ -157,7 +157,7 @@ mod tests {
     #[test]
     fn only_selects_known_figures_in_order() {
         let ids = |v: Vec<&Spec>| v.iter().map(|s| s.meta.id).collect::<Vec<_>>();
-        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P7"]);
+        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P7", "S1"]);
         assert_eq!(
             ids(select(&["p7".into(), "P1".into()]).unwrap()),
             ["P1", "P7"]
@@ -165,7 +165,7 @@ mod tests {
         assert!(select(&["P9".into()])
             .unwrap_err()
             .to_string()
-            .contains("P1, P7"));
+            .contains("P1, P7, S1"));
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub fn sale(sale: u64, cashier: UserId) -> Vec<EventDraft> {
                 &StockMoved {
                     item: item_id(item),
                     quantity,
+                    cause: None,
+                    reference: None,
                 },
             )
             .by(cashier)

@@ -40,6 +40,12 @@ pub struct SettingChanged {
 pub struct StockMoved {
     pub item: String,
     pub quantity: i64,
+    /// Why the stock moved; absent in records written before causes were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<StockCause>,
+    /// What it belongs to, e.g. the receipt number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// Why stock moved; meant for an optional `cause` on [`StockMoved`] (see the sale engine's

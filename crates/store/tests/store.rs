@@ -32,6 +32,8 @@ fn stock(item: &str, quantity: i64) -> EventDraft {
         &StockMoved {
             item: item.into(),
             quantity,
+            cause: None,
+            reference: None,
         },
     )
 }

@@ -49,6 +49,8 @@ fn build(batches: &[usize]) -> Log {
                     &StockMoved {
                         item: format!("item-{}", (b + i) % 4),
                         quantity: -(i as i64) - 1,
+                        cause: None,
+                        reference: None,
                     },
                 )
                 .by(actor)
@@ -334,6 +336,8 @@ fn forge(conn: &Connection, origin: DeviceId, seq: u64, prev: ChainHash) {
         &StockMoved {
             item: "gold".into(),
             quantity: 1000,
+            cause: None,
+            reference: None,
         },
     )
     .seal(

@@ -137,6 +137,8 @@ fn stock_move(item: &str, quantity: i64) -> EventDraft {
         &StockMoved {
             item: item.into(),
             quantity,
+            cause: None,
+            reference: None,
         },
     )
 }
