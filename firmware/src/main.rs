@@ -56,9 +56,22 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
 }
 
+/// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
+/// tool should end quietly instead, like every other Unix tool.
+#[allow(unsafe_code)]
+fn restore_sigpipe() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL installs no Rust
+    // handler, so no async-signal-safety rules are involved.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
 fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
-    let service = matches!(cli.command, Command::Demo(_));
+    // Long-running services (`pos terminal`, `pos hub`) will log at the configured level;
+    // every command so far prints its result and only warns.
+    let service = false;
     let result = context::Context::new(&cli.global, service).and_then(|ctx| match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, args),
         Command::Audit(args) => cmd::audit::run(&ctx, args),

@@ -8,6 +8,7 @@
 mod figure;
 mod fsinfo;
 mod p1_commit;
+mod p2_lookup;
 mod p7_verify;
 mod report;
 mod s1_credential;
@@ -37,7 +38,12 @@ pub struct Spec {
 }
 
 /// Every figure, in report order.
-const FIGURES: &[Spec] = &[p1_commit::SPEC, p7_verify::SPEC, s1_credential::SPEC];
+const FIGURES: &[Spec] = &[
+    p1_commit::SPEC,
+    p2_lookup::SPEC,
+    p7_verify::SPEC,
+    s1_credential::SPEC,
+];
 
 const ABOUT: &str = "Measure 3PlugPOS performance figures against baselines on this machine";
 
@@ -59,6 +65,13 @@ Figures:
       same directory. The temp dir must be on a real disk (not tmpfs) for fsync to count; the
       path and filesystem are printed. Set TMPDIR to choose it.
       Rounds: 200 with --quick, 2000 otherwise.
+  P2  barcode lookup (us, lower is better; goal p99 < 20 us)
+      p99 of Store::product_by_code (barcode key -> product row -> parsed product, the scan
+      path) for random existing barcodes, in a terminal catalogue built under the temp dir
+      (1 000 000 products, a quarter with a second barcode; 100 000 with --quick). Baseline:
+      p99 of the raw point query on the barcode table alone, through a separate read-only
+      connection to the same file. The ratio is informational. Lookups: 200 000 (20 000 with
+      --quick), interleaved one by one; the catalogue's build time is printed.
   P7  audit verify throughput (records/s, higher is better; goal ratio >= 0.5 and >= 1M/s)
       ChainVerifier push() over an in-memory chain plus finish(): hash links, a signed
       checkpoint every 1000 records and the head seal. Baseline: blake3::hash of each record's
@@ -67,7 +80,7 @@ Figures:
   S1  credential verify (ms, lower is better; goal ratio <= 1 and >= 5 ms)
       One argon2id verification with the production parameters, as at every login. The
       baseline is the goal (250 ms: a snappy login); the floor keeps offline guessing costly.
-  P2-P6, P8-P10 are not measured yet.
+  P3-P6, P8-P10 are not measured yet.
 
 Output: a table by default (with PASS/MISS per goal); --json prints exactly one JSON object
   {\"figures\": [{\"id\", \"name\", \"value\", \"unit\", \"baseline_name\", \"baseline\",
@@ -157,7 +170,7 @@ mod tests {
     #[test]
     fn only_selects_known_figures_in_order() {
         let ids = |v: Vec<&Spec>| v.iter().map(|s| s.meta.id).collect::<Vec<_>>();
-        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P7", "S1"]);
+        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P2", "P7", "S1"]);
         assert_eq!(
             ids(select(&["p7".into(), "P1".into()]).unwrap()),
             ["P1", "P7"]
@@ -165,7 +178,7 @@ mod tests {
         assert!(select(&["P9".into()])
             .unwrap_err()
             .to_string()
-            .contains("P1, P7, S1"));
+            .contains("P1, P2, P7, S1"));
     }
 
     #[test]

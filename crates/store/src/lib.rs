@@ -6,15 +6,18 @@
 //! * [`Store::verify`] checks every chain; [`Store::rebuild`] replays the log into projections.
 
 mod accounts;
+mod catalogue;
 mod datadir;
 mod error;
 mod projection;
+mod sales;
 mod schema;
 mod store;
 
 pub use accounts::{AccountError, AccountPolicy, Authorized, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use error::{Result, StoreError};
+pub use sales::{ShiftInfo, StoredReceipt};
 pub use projection::{Projection, Refusal};
 pub use store::{
     now_ms, Commit, DeviceRecord, InitReport, LogFilter, Store, StoreOptions, VerifyError,

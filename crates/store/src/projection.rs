@@ -52,6 +52,9 @@ pub(crate) fn builtin() -> Vec<Box<dyn Projection>> {
         Box::new(StockProjection),
         Box::new(crate::accounts::UserProjection),
         Box::new(crate::accounts::SecurityProjection),
+        Box::new(crate::catalogue::CatalogueProjection),
+        Box::new(crate::sales::SaleProjection),
+        Box::new(crate::sales::ShiftProjection),
     ]
 }
 

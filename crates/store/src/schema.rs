@@ -137,9 +137,113 @@ CREATE TABLE security_login_state (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+const V3_OPERATIONS: &str = r#"
+-- Module `catalogue` (hub-authoritative): products, their barcodes and PLUs, name search, tax.
+CREATE TABLE catalogue_products (
+    id          BLOB PRIMARY KEY,
+    sku         TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    quick_key   INTEGER,
+    active      INTEGER NOT NULL,
+    product     TEXT NOT NULL,            -- JSON of pos_core::sale::Product
+    updated_hlc INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Lookup key (Scanned::lookup_key: normalised GTIN or PLU) -> product. The scan path (P2).
+CREATE TABLE catalogue_barcodes (
+    code    TEXT PRIMARY KEY,
+    product BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX catalogue_barcodes_by_product ON catalogue_barcodes (product);
+
+CREATE VIRTUAL TABLE catalogue_search USING fts5 (
+    name, sku, category, product UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+CREATE TABLE catalogue_tax_rates (
+    class   TEXT PRIMARY KEY,
+    name    TEXT NOT NULL,
+    rate_bp INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Module `sale`: completed receipts (per terminal, gapless numbers), refunds, line voids,
+-- parked tickets. `shift` ties each to the cash drawer session it belongs to.
+CREATE TABLE sale_receipts (
+    terminal   BLOB    NOT NULL,
+    number     INTEGER NOT NULL,
+    ticket     BLOB    NOT NULL,
+    shift      BLOB    NOT NULL,
+    cashier    BLOB,
+    hlc        INTEGER NOT NULL,
+    total      INTEGER NOT NULL,
+    status     TEXT    NOT NULL,          -- completed | post_voided
+    sale       TEXT    NOT NULL,          -- JSON of CompletedSale
+    event_hash BLOB    NOT NULL,          -- chain hash of the sale.completed event (receipt QR)
+    void_shift BLOB,                      -- shift in which it was post-voided
+    PRIMARY KEY (terminal, number)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sale_refunds (
+    terminal BLOB    NOT NULL,
+    number   INTEGER NOT NULL,
+    original INTEGER,                     -- receipt number refunded, NULL without receipt
+    shift    BLOB    NOT NULL,
+    hlc      INTEGER NOT NULL,
+    total    INTEGER NOT NULL,
+    refund   TEXT    NOT NULL,            -- JSON of the sale.refunded payload
+    PRIMARY KEY (terminal, number)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sale_refunds_by_original ON sale_refunds (terminal, original);
+
+CREATE TABLE sale_line_voids (
+    terminal BLOB    NOT NULL,
+    ticket   BLOB    NOT NULL,
+    line     INTEGER NOT NULL,
+    shift    BLOB    NOT NULL,
+    amount   INTEGER NOT NULL,
+    hlc      INTEGER NOT NULL,
+    PRIMARY KEY (terminal, ticket, line)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sale_parked (
+    ticket   BLOB PRIMARY KEY,
+    terminal BLOB    NOT NULL,
+    cashier  BLOB,
+    hlc      INTEGER NOT NULL,
+    body     TEXT    NOT NULL             -- JSON of the parked Ticket
+) STRICT, WITHOUT ROWID;
+
+-- Module `shift`: drawer sessions, cash moves and no-sale openings.
+CREATE TABLE shift_shifts (
+    id         BLOB PRIMARY KEY,
+    terminal   BLOB    NOT NULL,
+    cashier    BLOB,
+    opened_hlc INTEGER NOT NULL,
+    float      INTEGER NOT NULL,
+    closed_hlc INTEGER,
+    z_number   INTEGER,
+    counted    INTEGER,
+    expected   INTEGER,
+    report     TEXT                       -- JSON of the Z report, at close
+) STRICT, WITHOUT ROWID;
+CREATE INDEX shift_shifts_open ON shift_shifts (terminal, closed_hlc);
+
+CREATE TABLE shift_cash_moves (
+    shift  BLOB    NOT NULL,
+    seq    INTEGER NOT NULL,              -- event seq, for a stable order
+    kind   TEXT    NOT NULL,              -- paid_in | paid_out | no_sale
+    amount INTEGER NOT NULL,
+    hlc    INTEGER NOT NULL,
+    PRIMARY KEY (shift, seq)
+) STRICT, WITHOUT ROWID;
+"#;
+
 const MIGRATIONS: &[M<'static>] = &[
     M::up(V1_LOG).comment("event log, checkpoints, seals, core modules"),
     M::up(V2_IDENTITY).comment("users, credentials, roles, login state, device revocation"),
+    M::up(V3_OPERATIONS).comment("catalogue, sales, refunds, voids, parked tickets, shifts"),
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

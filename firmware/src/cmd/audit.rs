@@ -162,6 +162,25 @@ fn clip(text: &str, width: usize) -> String {
 
 /// The payload for people: `before → after` when the event records a change.
 fn details(e: &Event) -> String {
+    if e.module == "sale" && e.kind == "completed" {
+        if let Ok(sale) =
+            serde_json::from_slice::<pos_core::sale::events::SaleCompleted>(&e.payload)
+        {
+            let tenders: Vec<String> = sale
+                .sale
+                .payments
+                .iter()
+                .map(|p| p.tender.label())
+                .collect();
+            return format!(
+                "receipt {}: {} lines, total {}, paid {}",
+                sale.receipt,
+                sale.sale.lines.len(),
+                sale.sale.totals.due,
+                tenders.join(" + ")
+            );
+        }
+    }
     match readable_payload(e) {
         Ok(serde_json::Value::Object(mut map)) if map.contains_key("after") => {
             let before = map.remove("before").unwrap_or(serde_json::Value::Null);

@@ -1,15 +1,22 @@
-//! `pos demo`: a hub and a terminal in one data dir, selling with simulated devices.
+//! `pos demo`: a hub and a terminal; the terminal trades a scripted day through the real
+//! engine (logins, scans, discounts with approvals, a void, a refund, a post-void, split
+//! payments, cash moves, shift close with Z report), then both logs are verified.
 //!
-//! Until the sale engine, devices and sync land, the demo exercises what exists: device
-//! identities, the signed event log with projections, checkpoints and verification.
+//! The demo users' secrets below are for this demo only and are printed so people can try
+//! `pos login` on the result; a real shop's users get one-time secrets from `pos user add`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Args;
 use pos_audit::EventDraft;
-use pos_core::payloads::{SettingChanged, StockMoved};
-use pos_core::{DeviceRole, UserId};
+use pos_core::payloads::SettingChanged;
+use pos_core::sale::barcode::check_digit;
+use pos_core::sale::{
+    Discount, LineNo, Money, Product, Quantity, RefundRequest, TaxRate, Tender, Unit,
+};
+use pos_core::{DeviceRole, ProductId};
+use pos_engine::{Credentials, Engine, EngineConfig};
 use pos_store::{Store, StoreError};
 
 use crate::context::{open_at, Context};
@@ -17,25 +24,22 @@ use crate::context::{open_at, Context};
 #[derive(Debug, Args)]
 #[command(
     after_help = "Without --data-dir the demo works in a new folder under the system's \
-temporary directory and prints where. Run it again with the same --data-dir to continue."
+temporary directory and prints where. Run it again with the same --data-dir to trade another \
+day on the same devices."
 )]
 pub struct DemoArgs {
     /// Run without any window (the only mode until the touchscreen app lands).
     #[arg(long)]
     pub headless: bool,
-    /// How many simulated sales the terminal records.
+    /// How many sales the cashiers ring up during the day.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub sales: u32,
 }
 
-const ITEMS: [&str; 6] = [
-    "espresso",
-    "croissant",
-    "baguette",
-    "apples-kg",
-    "milk-1l",
-    "tea",
-];
+const ADMIN_PASSWORD: &str = "Tangerine-Harbor-2026";
+const MANAGER: (&str, &str) = ("maria", "Demo-Manager-Pass-2026");
+const SUPERVISOR: (&str, &str) = ("sam", "917362");
+const CASHIERS: [(&str, &str); 2] = [("alice", "481516"), ("bob", "230742")];
 
 pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     if !args.headless {
@@ -51,55 +55,25 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     println!("Demo data in {}", root.display());
 
     let mut hub = open_or_init(ctx, &root.join("hub"), DeviceRole::Hub, "hub")?;
-    let mut till = open_or_init(
+    hub_setup(&mut hub, ctx)?;
+    let till = open_or_init(
         ctx,
         &root.join("terminal-1"),
         DeviceRole::Terminal,
         "till-1",
     )?;
-    let manager = UserId::new_v7();
-    let cashier = UserId::new_v7();
+    let mut cfg = EngineConfig {
+        accounts: ctx.account_policy(),
+        ..EngineConfig::default()
+    };
+    cfg.rounding.step = Money(5);
+    cfg.header = vec!["Corner Bakery & Grocer".into(), "1 Market Street".into()];
+    cfg.footer = vec!["Thank you for shopping local!".into()];
+    let mut engine = Engine::new(till, cfg);
+    terminal_setup(&mut engine, ctx)?;
+    trade_day(&mut engine, args.sales)?;
 
-    // The hub owns settings and receives deliveries.
-    let footer = serde_json::json!("Thank you for shopping local!");
-    hub.append(vec![EventDraft::json(
-        SettingChanged::MODULE,
-        SettingChanged::KIND,
-        &SettingChanged {
-            key: "receipt.footer".into(),
-            before: hub.setting("receipt.footer")?,
-            after: footer,
-        },
-    )
-    .by(manager)])?;
-    let delivery: Vec<EventDraft> = ITEMS
-        .iter()
-        .map(|item| stock_move(item, 50_000).by(manager))
-        .collect();
-    hub.append(delivery.clone())?;
-    till.append(delivery)?;
-
-    // The terminal sells: each sale is one durable commit of its stock movements.
-    let mut rng = pos_store::now_ms() | 1;
-    for sale in 1..=args.sales {
-        let lines = 1 + (next(&mut rng) % 5) as usize;
-        let batch = (0..lines)
-            .map(|_| {
-                let item = ITEMS[(next(&mut rng) % ITEMS.len() as u64) as usize];
-                stock_move(item, -1000 * (1 + (next(&mut rng) % 3) as i64)).by(cashier)
-            })
-            .collect();
-        let commit = till.append(batch)?;
-        if sale % 10 == 0 || sale == args.sales {
-            println!(
-                "  sale {sale:>4}/{}: log at seq {}",
-                args.sales, commit.last_seq
-            );
-        }
-    }
-    till.checkpoint()?; // as at shift close
-
-    for (label, store) in [("hub", &hub), ("terminal-1", &till)] {
+    for (label, store) in [("hub", &hub), ("terminal-1", engine.store())] {
         let report = store
             .verify()
             .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
@@ -109,11 +83,33 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
             store.head().1
         );
     }
-    println!("Stock on terminal-1:");
-    for (item, qty) in till.stock_levels()? {
-        println!("  {item:<10} {:>8.3}", qty as f64 / 1000.0);
+    println!("Stock on terminal-1 (top 5):");
+    let mut levels = engine.store().stock_levels()?;
+    levels.sort_by_key(|(_, q)| *q);
+    for (item, qty) in levels.iter().take(5) {
+        println!("  {item:<12} {}", Quantity(*qty));
     }
-    print_next_steps(&root);
+    let till = root.join("terminal-1");
+    println!(
+        "Demo users (demo secrets): {} / {}; supervisor {} PIN {}; cashiers {} PIN {}, {} PIN {}",
+        MANAGER.0,
+        MANAGER.1,
+        SUPERVISOR.0,
+        SUPERVISOR.1,
+        CASHIERS[0].0,
+        CASHIERS[0].1,
+        CASHIERS[1].0,
+        CASHIERS[1].1
+    );
+    println!("Try:");
+    println!("  pos audit log --data-dir {} --kind sale", till.display());
+    println!("  pos audit verify --data-dir {} --verbose", till.display());
+    println!(
+        "  echo {} | pos login --user {} --data-dir {}",
+        CASHIERS[0].1,
+        CASHIERS[0].0,
+        till.display()
+    );
     Ok(())
 }
 
@@ -130,30 +126,318 @@ fn open_or_init(ctx: &Context, dir: &Path, role: DeviceRole, name: &str) -> anyh
     }
 }
 
-fn stock_move(item: &str, quantity: i64) -> EventDraft {
-    EventDraft::json(
-        StockMoved::MODULE,
-        StockMoved::KIND,
-        &StockMoved {
-            item: item.into(),
-            quantity,
-            cause: None,
-            reference: None,
-        },
-    )
+/// First run on a device: the first admin (one-time password changed, TOTP enrolled) creates
+/// the demo staff. Returns nothing on later runs: the users exist.
+fn create_staff(
+    store: &mut Store,
+    ctx: &Context,
+    staff: &[(&str, &str, &str)],
+) -> anyhow::Result<()> {
+    if store.has_users()? {
+        return Ok(());
+    }
+    let policy = ctx.account_policy();
+    let (_, one_time) = store.bootstrap_admin("admin")?;
+    let totp = store
+        .change_secret("admin", &one_time, ADMIN_PASSWORD, None, &policy)?
+        .context("the admin role enrols a second factor")?;
+    let code = pos_auth::totp_code(&totp, pos_store::now_ms() / 1000);
+    let admin = store.authenticate("admin", ADMIN_PASSWORD, Some(&code), &policy)?;
+    for (name, role, secret) in staff {
+        let (_, first) = store.add_user(&admin, name, &title(name), &[(*role).to_owned()])?;
+        store.change_secret(name, &first, secret, None, &policy)?;
+    }
+    Ok(())
 }
 
-/// xorshift64: a few pseudo-random numbers for the simulation, no dependency needed.
+fn title(name: &str) -> String {
+    let mut c = name.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn hub_setup(hub: &mut Store, ctx: &Context) -> anyhow::Result<()> {
+    create_staff(hub, ctx, &[(MANAGER.0, "manager", MANAGER.1)])?;
+    let manager = hub.authenticate(MANAGER.0, MANAGER.1, None, &ctx.account_policy())?;
+    let footer = serde_json::json!("Thank you for shopping local!");
+    let before = hub.setting("receipt.footer")?;
+    if before.as_ref() != Some(&footer) {
+        hub.authorize(&manager, pos_auth::Permission::Settings, None)?;
+        hub.append(vec![EventDraft::json(
+            SettingChanged::MODULE,
+            SettingChanged::KIND,
+            &SettingChanged {
+                key: "receipt.footer".into(),
+                before,
+                after: footer,
+            },
+        )
+        .by(manager.user)])?;
+    }
+    Ok(())
+}
+
+/// An EAN-13 code from its first 12 digits.
+fn ean13(body: &str) -> String {
+    format!("{body}{}", check_digit(body).unwrap_or(0))
+}
+
+/// The demo catalogue: (sku, name, unit, price in cents, tax class, barcode).
+const CATALOGUE: [(&str, &str, Unit, i64, &str, &str); 10] = [
+    (
+        "espresso",
+        "Espresso beans 250 g",
+        Unit::Each,
+        699,
+        "reduced",
+        "400638133393",
+    ),
+    (
+        "croissant",
+        "Butter croissant",
+        Unit::Each,
+        145,
+        "reduced",
+        "401234500012",
+    ),
+    (
+        "baguette",
+        "Baguette tradition",
+        Unit::Each,
+        129,
+        "reduced",
+        "401234500029",
+    ),
+    (
+        "milk-1l",
+        "Organic milk 1 l",
+        Unit::Each,
+        119,
+        "reduced",
+        "401234500036",
+    ),
+    (
+        "tea",
+        "Green tea 20 bags",
+        Unit::Each,
+        349,
+        "reduced",
+        "401234500043",
+    ),
+    (
+        "jam",
+        "Apricot jam 340 g",
+        Unit::Each,
+        289,
+        "reduced",
+        "401234500050",
+    ),
+    (
+        "soap",
+        "Olive oil soap",
+        Unit::Each,
+        450,
+        "standard",
+        "401234500067",
+    ),
+    (
+        "candle",
+        "Beeswax candle",
+        Unit::Each,
+        1290,
+        "standard",
+        "401234500074",
+    ),
+    (
+        "apples",
+        "Apples (per kg)",
+        Unit::Kg,
+        329,
+        "reduced",
+        "00042",
+    ),
+    (
+        "cheese",
+        "Comte (per kg)",
+        Unit::Kg,
+        2490,
+        "reduced",
+        "00043",
+    ),
+];
+
+fn terminal_setup(engine: &mut Engine, ctx: &Context) -> anyhow::Result<()> {
+    let staff = [
+        (MANAGER.0, "manager", MANAGER.1),
+        (SUPERVISOR.0, "supervisor", SUPERVISOR.1),
+        (CASHIERS[0].0, "cashier", CASHIERS[0].1),
+        (CASHIERS[1].0, "cashier", CASHIERS[1].1),
+    ];
+    create_staff(engine.store_mut(), ctx, &staff)?;
+    if engine.store().product_by_sku("espresso")?.is_some() {
+        return Ok(());
+    }
+    engine.login(Credentials::new(MANAGER.0, MANAGER.1))?;
+    engine.save_tax_rate(TaxRate {
+        class: "reduced".into(),
+        name: "Reduced".into(),
+        rate_bp: 700,
+    })?;
+    engine.save_tax_rate(TaxRate {
+        class: "standard".into(),
+        name: "Standard".into(),
+        rate_bp: 1900,
+    })?;
+    for (i, (sku, name, unit, price, tax, code)) in CATALOGUE.iter().enumerate() {
+        let barcode = if code.len() == 12 {
+            ean13(code)
+        } else {
+            (*code).to_owned()
+        };
+        engine.save_product(Product {
+            id: ProductId::new_v7(),
+            sku: (*sku).into(),
+            name: (*name).into(),
+            unit: *unit,
+            price: Money(*price),
+            cost: Money(price * 55 / 100),
+            tax_class: (*tax).into(),
+            category: if *tax == "standard" {
+                "household"
+            } else {
+                "food"
+            }
+            .into(),
+            quick_key: u16::try_from(i + 1).ok(),
+            active: true,
+            barcodes: vec![barcode],
+        })?;
+        engine.receive_stock(sku, Quantity::units(200), "delivery-0001", None)?;
+    }
+    engine.logout()?;
+    println!(
+        "  catalogue of {} products and the staff created",
+        CATALOGUE.len()
+    );
+    Ok(())
+}
+
+/// A scripted day: two cashiers, approvals by the supervisor, refunds, cash moves, Z report.
+fn trade_day(engine: &mut Engine, sales: u32) -> anyhow::Result<()> {
+    let sam = Credentials::new(SUPERVISOR.0, SUPERVISOR.1);
+    let mut rng = pos_store::now_ms() | 1;
+    let scan_codes: Vec<String> = CATALOGUE
+        .iter()
+        .filter(|c| c.5.len() == 12)
+        .map(|c| ean13(c.5))
+        .collect();
+
+    engine.login(Credentials::new(CASHIERS[0].0, CASHIERS[0].1))?;
+    if engine.shift()?.is_none() {
+        engine.open_shift(Money(15000))?;
+    }
+    let mut first_receipt = None;
+    for sale in 1..=sales {
+        if sale == sales / 2 + 1 {
+            // Shift change at the till: alice hands over to bob on the same drawer.
+            engine.logout()?;
+            engine.login(Credentials::new(CASHIERS[1].0, CASHIERS[1].1))?;
+        }
+        for _ in 0..1 + next(&mut rng) % 4 {
+            let code = &scan_codes[(next(&mut rng) % scan_codes.len() as u64) as usize];
+            let line = engine.scan(code)?;
+            if next(&mut rng).is_multiple_of(5) {
+                engine.set_quantity(line, Quantity::units(2))?;
+            }
+        }
+        match sale % 7 {
+            // Weighed apples with a scale label (weight-embedded: 1.250 kg).
+            1 => {
+                engine.scan(&ean13("210004201250"))?;
+            }
+            // A damaged candle: 20% off, above the cashier's limit, approved by the supervisor.
+            2 => {
+                let line = engine.scan(&ean13("401234500074"))?;
+                engine.discount(Some(line), Discount::Percent(2000), Some((sam, "damaged")))?;
+            }
+            // A scan error voided with the supervisor's PIN.
+            3 => {
+                let line = engine.scan(&ean13("401234500067"))?;
+                engine.void_line(line, sam, "scan-error")?;
+            }
+            // Cheese by weight keyed at the scale: 0.350 kg.
+            4 => {
+                engine.add("cheese", Quantity(350))?;
+            }
+            _ => {}
+        }
+        let due = engine.balance()?.remaining;
+        let receipt = if sale.is_multiple_of(3) {
+            // Split: part on card, the rest in cash with rounding and change.
+            let card = Money(due.0 / 2);
+            engine.pay(
+                Tender::Card {
+                    approval_code: format!("A{:05}", sale),
+                    last4: "4242".into(),
+                },
+                card,
+            )?;
+            let rest = engine.balance()?.remaining;
+            engine.pay(Tender::Cash, Money((rest.0 / 500 + 1) * 500))?;
+            engine.complete()?
+        } else {
+            engine.pay(Tender::Cash, Money((due.0 / 1000 + 1) * 1000))?;
+            engine.complete()?
+        };
+        first_receipt.get_or_insert(receipt.number);
+        if sale == 1 {
+            println!("First receipt of the day:\n{}", receipt.render_text(32)?);
+        }
+    }
+    // A customer brings back one item of the first receipt: refund with the supervisor.
+    if let Some(first) = first_receipt {
+        engine.refund(
+            first,
+            &[RefundRequest {
+                line: LineNo(1),
+                qty: Quantity::ONE,
+            }],
+            Tender::Cash,
+            sam,
+            "defective",
+        )?;
+    }
+    // A sale rung up on the wrong tender is voided after the fact and rung again.
+    engine.scan(&scan_codes[0])?;
+    engine.pay(Tender::Cash, Money(1000))?;
+    let wrong = engine.complete()?;
+    engine.post_void(wrong.number, sam, "wrong-tender")?;
+    engine.cash_move(false, Money(1250), Some(sam), "petty-cash")?;
+    engine.no_sale(Some(sam), "give-change")?;
+    let x = engine.x_report()?;
+    println!(
+        "X report: {} sales, net {}, expected in drawer {}",
+        x.sales_count,
+        x.net,
+        x.drawer.expected()?
+    );
+    // Blind count at close: the cashier counts before seeing the expected amount.
+    let counted = Money(x.drawer.expected()?.0 - 20);
+    let z = engine.close_shift(counted, Some(sam))?;
+    println!(
+        "Z report #{}: {} sales, gross {}, refunds {}, voids {}, counted {}, expected {}, over/short {}",
+        z.z_number, z.report.sales_count, z.report.gross, z.report.refunds.value, z.report.voids.count,
+        z.counted, z.expected, z.over_short
+    );
+    engine.logout()?;
+    Ok(())
+}
+
+/// xorshift64: a few pseudo-random numbers for the script, no dependency needed.
 fn next(state: &mut u64) -> u64 {
     *state ^= *state << 13;
     *state ^= *state >> 7;
     *state ^= *state << 17;
     *state
-}
-
-fn print_next_steps(root: &Path) {
-    let till: PathBuf = root.join("terminal-1");
-    println!("Try:");
-    println!("  pos audit log --data-dir {}", till.display());
-    println!("  pos audit verify --data-dir {} --verbose", till.display());
 }

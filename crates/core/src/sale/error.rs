@@ -57,6 +57,10 @@ pub enum SaleError {
     DiscountTooLarge { discount: Money, base: Money },
     #[error("payment amount must be more than zero")]
     PaymentNotPositive,
+    #[error("the amount must be more than zero")]
+    AmountNotPositive,
+    #[error("the float cannot be negative")]
+    NegativeFloat,
     #[error("{tender} cannot pay more than the {remaining} left: only cash gives change")]
     Overpayment { tender: String, remaining: Money },
     #[error("nothing left to pay")]

@@ -8,6 +8,7 @@
 pub mod barcode;
 pub mod catalogue;
 mod error;
+pub mod events;
 pub mod money;
 pub mod reasons;
 pub mod receipt;
