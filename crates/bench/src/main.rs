@@ -59,8 +59,9 @@ times: the absolute numbers move with the hardware and the load, the ratios much
 const FIGURES_HELP: &str = "\
 Figures:
   P1  durable sale commit (us, lower is better; goal ratio <= 2)
-      Store::append of one sale, 20 stock.moved events with projections and actor, durably
-      committed (WAL, synchronous=FULL) in a fresh terminal data dir under the temp dir.
+      Engine::complete of a 10-line ticket paid in cash: 10 stock.moved events and
+      sale.completed with their projections, durably committed (WAL, synchronous=FULL) in a
+      terminal data dir under the temp dir (scanning and payment are not timed).
       Baseline: a single-row INSERT in its own transaction into a plain table, same pragmas,
       same directory. The temp dir must be on a real disk (not tmpfs) for fsync to count; the
       path and filesystem are printed. Set TMPDIR to choose it.

@@ -45,7 +45,14 @@ const WORDS: [&str; 24] = [
     "pasta", "tomato", "water", "juice",
 ];
 const CATEGORIES: [&str; 8] = [
-    "grocery", "drinks", "dairy", "bakery", "produce", "frozen", "household", "snacks",
+    "grocery",
+    "drinks",
+    "dairy",
+    "bakery",
+    "produce",
+    "frozen",
+    "household",
+    "snacks",
 ];
 
 /// The EAN-13 of product `n` (`second` for its second barcode): a "4" GS1 prefix, never a
@@ -65,7 +72,13 @@ fn product(n: u64, id: ProductId) -> Product {
     Product {
         id,
         sku: format!("SKU{n:07}"),
-        name: format!("{} {} {} {}g", word(n), word(n / 24), word(n / 576), 50 + n % 950),
+        name: format!(
+            "{} {} {} {}g",
+            word(n),
+            word(n / 24),
+            word(n / 576),
+            50 + n % 950
+        ),
         unit: if n % 20 == 7 { Unit::Kg } else { Unit::Each },
         price: Money(49 + (n % 5000) as i64),
         cost: Money(30 + (n % 3000) as i64),

@@ -51,6 +51,61 @@ pub fn sale(sale: u64, cashier: UserId) -> Vec<EventDraft> {
         .collect()
 }
 
+/// Make `engine`'s store a trading terminal: an admin, a manager who loads ten products with
+/// EAN-13 barcodes (and stock), and a cashier logged in with an open shift. Returns the
+/// barcodes to scan.
+pub fn trading_terminal(engine: &mut pos_engine::Engine) -> anyhow::Result<Vec<String>> {
+    use pos_core::sale::barcode::check_digit;
+    use pos_core::sale::{Money, Product, Quantity, TaxRate, Unit};
+    use pos_engine::Credentials;
+
+    let policy = engine.config().accounts.clone();
+    let store = engine.store_mut();
+    let (_, one_time) = store.bootstrap_admin("admin")?;
+    let totp = store
+        .change_secret("admin", &one_time, "Tangerine-Harbor-2026", None, &policy)?
+        .ok_or_else(|| anyhow::anyhow!("the admin enrols a second factor"))?;
+    let code = pos_auth::totp_code(&totp, pos_store::now_ms() / 1000);
+    let admin = store.authenticate("admin", "Tangerine-Harbor-2026", Some(&code), &policy)?;
+    for (name, role, secret) in [
+        ("maria", "manager", "Velvet-Orchard-2026"),
+        ("alice", "cashier", "481516"),
+    ] {
+        let (_, first) = store.add_user(&admin, name, name, &[role.to_owned()])?;
+        store.change_secret(name, &first, secret, None, &policy)?;
+    }
+    engine.login(Credentials::new("maria", "Velvet-Orchard-2026"))?;
+    engine.save_tax_rate(TaxRate {
+        class: "std".into(),
+        name: "VAT".into(),
+        rate_bp: 2000,
+    })?;
+    let mut codes = Vec::new();
+    for n in 0..10u64 {
+        let body = format!("40123450{n:04}");
+        let code = format!("{body}{}", check_digit(&body).unwrap_or(0));
+        engine.save_product(Product {
+            id: pos_core::ProductId::new_v7(),
+            sku: format!("sku-{n}"),
+            name: format!("Bench product {n}"),
+            unit: Unit::Each,
+            price: Money(199 + n as i64 * 37),
+            cost: Money(100),
+            tax_class: "std".into(),
+            category: "bench".into(),
+            quick_key: None,
+            active: true,
+            barcodes: vec![code.clone()],
+        })?;
+        engine.receive_stock(&format!("sku-{n}"), Quantity::units(100_000), "bench", None)?;
+        codes.push(code);
+    }
+    engine.logout()?;
+    engine.login(Credentials::new("alice", "481516"))?;
+    engine.open_shift(Money(10_000))?;
+    Ok(codes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

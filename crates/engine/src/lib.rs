@@ -16,8 +16,7 @@ use pos_core::payloads::{StockCause, StockMoved};
 use pos_core::sale::events::{self as ev, Refunded};
 use pos_core::sale::{
     parse_barcode, Balance, Discount, LineNo, Money, Product, Quantity, ReasonKind, Receipt,
-    RefundLine, RefundPlan, RefundRequest, Refundable, SaleError, Scanned, ShiftReport, Tender,
-    Ticket,
+    RefundLine, RefundPlan, RefundRequest, Refundable, SaleError, ShiftReport, Tender, Ticket,
 };
 use pos_core::{Hlc, ShiftId, TicketId, UserId};
 use pos_store::{AccountError, ShiftInfo, Store, StoreError};
@@ -72,11 +71,18 @@ pub enum EngineError {
     UnknownReceipt(u64),
     #[error("{0} needs a supervisor's approval: enter their PIN and a reason")]
     ApprovalNeeded(&'static str),
+    #[error("receipt {0} was voided: there is nothing left to refund")]
+    ReceiptVoided(u64),
     #[error("parked ticket {0} not found")]
     UnknownParked(TicketId),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The most a float, a paid-in or paid-out, or the change of a cash payment may be (10 million):
+/// far above any real drawer. A single absurd amount (a barcode scanned into the amount field)
+/// would otherwise overflow the shift's totals, and the shift could never be reported or closed.
+const MAX_CASH: Money = pos_core::sale::catalogue::MAX_PRICE;
 
 /// A closed shift: the Z report and the count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +145,14 @@ impl Engine {
         let principal =
             self.store
                 .authenticate(who.name, who.secret, who.totp, &self.cfg.accounts)?;
+        // Someone else's open ticket is parked under their name, never handed over.
+        if self
+            .cashier
+            .as_ref()
+            .is_some_and(|c| c.user != principal.user)
+        {
+            self.logout()?;
+        }
         self.cashier_name = self
             .store
             .users()?
@@ -166,6 +180,12 @@ impl Engine {
 
     fn actor(&self) -> Result<Principal> {
         self.cashier.clone().ok_or(EngineError::NotLoggedIn)
+    }
+
+    /// The cashier must be allowed to sell: asks the policy every time, so an admin or a
+    /// read-only role is refused even if another of their roles grants `sell`.
+    fn seller(&mut self) -> Result<()> {
+        self.approve(Permission::Sell, None, None).map(drop)
     }
 
     /// Check `permission` for the cashier, with a second person where the policy needs one
@@ -249,6 +269,9 @@ impl Engine {
         if float.is_negative() {
             return Err(SaleError::NegativeFloat.into());
         }
+        if float > MAX_CASH {
+            return Err(SaleError::Overflow.into());
+        }
         let shift = ShiftId::new_v7();
         let d = self.draft(
             ev::SHIFT,
@@ -271,6 +294,9 @@ impl Engine {
         let shift = self.shift_id()?;
         if !amount.is_positive() {
             return Err(SaleError::AmountNotPositive.into());
+        }
+        if amount > MAX_CASH {
+            return Err(SaleError::Overflow.into());
         }
         let ok = self.approve(
             Permission::CashInOut,
@@ -304,6 +330,7 @@ impl Engine {
 
     /// The X report: the open shift so far.
     pub fn x_report(&self) -> Result<ShiftReport> {
+        self.actor()?;
         let shift = self.shift_id()?;
         Ok(self.store.shift_report(shift)?)
     }
@@ -317,6 +344,9 @@ impl Engine {
     ) -> Result<ZReport> {
         if self.ticket.as_ref().is_some_and(|t| !t.is_empty()) {
             return Err(EngineError::TicketOpen);
+        }
+        if counted.is_negative() {
+            return Err(SaleError::NegativeCount.into());
         }
         let shift = self.shift_id()?;
         let ok = self.approve(Permission::ShiftClose, approver, None)?;
@@ -351,14 +381,12 @@ impl Engine {
     }
 
     fn ticket_mut(&mut self) -> Result<&mut Ticket> {
+        self.actor()?;
         self.ticket.as_mut().ok_or(EngineError::NoTicket)
     }
 
     fn open_ticket(&mut self) -> Result<&mut Ticket> {
-        self.actor()?;
-        if !self.actor()?.has(Permission::Sell) {
-            self.approve(Permission::Sell, None, None)?;
-        }
+        self.seller()?;
         self.shift_id()?;
         if self.ticket.is_none() {
             let rates = self.store.tax_rates()?;
@@ -374,11 +402,8 @@ impl Engine {
             .store
             .product_by_code(scanned.lookup_key())?
             .ok_or_else(|| EngineError::UnknownBarcode(code.trim().to_owned()))?;
-        let ticket = self.open_ticket()?;
-        Ok(match scanned {
-            Scanned::Gtin(_) | Scanned::Plu(_) => ticket.add_item(&product, Quantity::ONE, None)?,
-            _ => ticket.add_scanned(&product, &scanned)?,
-        })
+        // A GTIN or PLU is one piece; a product sold by weight must be weighed (or labelled).
+        Ok(self.open_ticket()?.add_scanned(&product, &scanned)?)
     }
 
     /// An item keyed by SKU/PLU with a quantity (thousandths: 1000 = one piece or 1 kg).
@@ -406,6 +431,7 @@ impl Engine {
         approver: Credentials<'_>,
         reason: &str,
     ) -> Result<()> {
+        self.actor()?;
         let shift = self.shift_id()?;
         let (ticket_id, l) = {
             let t = self.ticket.as_ref().ok_or(EngineError::NoTicket)?;
@@ -441,6 +467,7 @@ impl Engine {
         discount: Discount,
         approval: Option<(Credentials<'_>, &str)>,
     ) -> Result<()> {
+        self.actor()?;
         let mut trial = self.ticket.clone().ok_or(EngineError::NoTicket)?;
         let base = match line {
             Some(l) => trial.line(l)?.amount()?,
@@ -481,6 +508,7 @@ impl Engine {
         approver: Credentials<'_>,
         reason: &str,
     ) -> Result<()> {
+        self.actor()?;
         let mut trial = self.ticket.clone().ok_or(EngineError::NoTicket)?;
         let before = trial.line(line)?.unit_price;
         let sku = trial.line(line)?.sku.clone();
@@ -505,6 +533,7 @@ impl Engine {
 
     /// Put the ticket aside (persisted: survives a restart) to serve someone else.
     pub fn park(&mut self) -> Result<TicketId> {
+        self.actor()?;
         let ticket = self.ticket.clone().ok_or(EngineError::NoTicket)?;
         let ok = self.plain();
         let id = ticket.id();
@@ -524,6 +553,7 @@ impl Engine {
     }
 
     pub fn resume(&mut self, id: TicketId) -> Result<()> {
+        self.seller()?;
         if self.ticket.as_ref().is_some_and(|t| !t.is_empty()) {
             return Err(EngineError::TicketOpen);
         }
@@ -562,9 +592,16 @@ impl Engine {
 
     /// Take a payment; returns what is left to pay (or the change).
     pub fn pay(&mut self, tender: Tender, amount: Money) -> Result<Balance> {
-        self.actor()?;
+        self.seller()?;
+        self.shift_id()?;
         let rounding = self.cfg.rounding;
         let mut trial = self.ticket.clone().ok_or(EngineError::NoTicket)?;
+        if tender.is_cash() {
+            let remaining = trial.balance(&rounding)?.remaining;
+            if amount.0 > remaining.0.saturating_add(MAX_CASH.0) {
+                return Err(SaleError::Overflow.into());
+            }
+        }
         trial.add_payment(tender, amount)?;
         let balance = trial.balance(&rounding)?;
         self.ticket = Some(trial);
@@ -574,6 +611,7 @@ impl Engine {
     /// Complete the paid ticket: one durable commit of the sale with its gapless receipt number
     /// and its stock movements. Returns the receipt to print.
     pub fn complete(&mut self) -> Result<Receipt> {
+        self.seller()?;
         let shift = self.shift_id()?;
         let ticket = self.ticket.as_ref().ok_or(EngineError::NoTicket)?;
         let sale = ticket.complete(&self.cfg.rounding)?;
@@ -669,7 +707,9 @@ impl Engine {
                 };
                 let no: u64 = no.parse().map_err(|_| EngineError::UnknownReceipt(0))?;
                 let r = self.receipt(no, false)?;
-                if *device != self.store.device_id().to_string() || !r.qr.ends_with(hash) {
+                // The whole chain hash must match: a suffix (or nothing) proves nothing.
+                let printed = r.qr.rsplit_once(':').map(|(_, h)| h);
+                if *device != self.store.device_id().to_string() || printed != Some(*hash) {
                     return Err(EngineError::UnknownReceipt(no));
                 }
                 no
@@ -726,7 +766,7 @@ impl Engine {
             .receipt(terminal, original)?
             .ok_or(EngineError::UnknownReceipt(original))?;
         if stored.post_voided {
-            return Err(EngineError::UnknownReceipt(original));
+            return Err(EngineError::ReceiptVoided(original));
         }
         let previous: Vec<RefundLine> = self
             .store
@@ -847,6 +887,7 @@ impl Engine {
         counted: Quantity,
         approver: Credentials<'_>,
     ) -> Result<Quantity> {
+        self.actor()?;
         self.require_product(sku)?;
         let current = self.stock_level(sku)?;
         let delta = Quantity(

@@ -104,9 +104,8 @@ fn save_product(tx: &Transaction<'_>, product: &Product, hlc: i64) -> Result<(),
              WHERE b.code = ?1 AND b.product <> ?2",
         )?;
         for (code, key) in product.barcodes.iter().zip(&keys) {
-            let other: Option<String> = owner
-                .query_row(params![key, id], |r| r.get(0))
-                .optional()?;
+            let other: Option<String> =
+                owner.query_row(params![key, id], |r| r.get(0)).optional()?;
             if let Some(sku) = other {
                 return Err(Refusal(format!(
                     "barcode {} already belongs to SKU {sku}",
@@ -228,30 +227,38 @@ fn prefix_query(text: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
+fn parse_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<serde_json::Result<Product>> {
+    Ok(serde_json::from_slice(row.get_ref(0)?.as_bytes()?))
+}
+
 impl Store {
-    fn parse_product(&self, json: &str) -> Result<Product> {
-        serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+    fn corrupt_product(&self, e: serde_json::Error) -> StoreError {
+        StoreError::Corrupt {
             path: self.dir().to_path_buf(),
             detail: format!("a catalogue product does not parse: {e}"),
-        })
+        }
     }
 
+    /// Products from the first column (JSON) of `sql`'s rows, parsed straight from SQLite's
+    /// buffer.
     fn products_where(&self, sql: &str, param: impl rusqlite::Params) -> Result<Vec<Product>> {
-        let rows: Vec<String> = self
+        let rows: Vec<serde_json::Result<Product>> = self
             .conn()
             .prepare_cached(sql)
-            .and_then(|mut s| s.query_map(param, |r| r.get(0))?.collect())
+            .and_then(|mut s| s.query_map(param, parse_row)?.collect())
             .map_err(self.db_err())?;
-        rows.iter().map(|json| self.parse_product(json)).collect()
+        rows.into_iter()
+            .map(|p| p.map_err(|e| self.corrupt_product(e)))
+            .collect()
     }
 
     fn product_where(&self, sql: &str, param: impl rusqlite::Params) -> Result<Option<Product>> {
-        let json: Option<String> = self
-            .conn()
+        self.conn()
             .prepare_cached(sql)
-            .and_then(|mut s| s.query_row(param, |r| r.get(0)).optional())
-            .map_err(self.db_err())?;
-        json.map(|j| self.parse_product(&j)).transpose()
+            .and_then(|mut s| s.query_row(param, parse_row).optional())
+            .map_err(self.db_err())?
+            .map(|p| p.map_err(|e| self.corrupt_product(e)))
+            .transpose()
     }
 
     /// The product a scan refers to, by the scan's lookup key

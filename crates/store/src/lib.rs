@@ -17,8 +17,8 @@ mod store;
 pub use accounts::{AccountError, AccountPolicy, Authorized, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use error::{Result, StoreError};
-pub use sales::{ShiftInfo, StoredReceipt};
 pub use projection::{Projection, Refusal};
+pub use sales::{ShiftInfo, StoredReceipt};
 pub use store::{
     now_ms, Commit, DeviceRecord, InitReport, LogFilter, Store, StoreOptions, VerifyError,
     VerifyReport,

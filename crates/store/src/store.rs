@@ -741,8 +741,13 @@ fn open_connection(path: &Path, create: bool, options: &StoreOptions) -> Result<
         });
     }
     // Every commit is a business commit: fsync the WAL before reporting success.
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-        .map_err(db)?;
+    // Reads through a memory map (writes still go through the WAL) and a 16 MiB page cache keep
+    // the scan path's tail latency low on a large catalogue (P2).
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA mmap_size = 268435456; PRAGMA cache_size = -16384;",
+    )
+    .map_err(db)?;
     if let Some(bytes) = options.max_size_bytes {
         let page_size: i64 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))

@@ -95,10 +95,18 @@ fn a_scan_finds_its_product_in_any_printed_form() {
     assert_eq!(scan(&store, "4006381333931"), Some(ean13.clone()));
     assert_eq!(scan(&store, "036000291452"), Some(upc.clone()), "UPC-A");
     assert_eq!(scan(&store, "0036000291452"), Some(upc.clone()), "EAN-13");
-    assert_eq!(scan(&store, "00036000291452\r\n"), Some(upc.clone()), "GTIN-14");
+    assert_eq!(
+        scan(&store, "00036000291452\r\n"),
+        Some(upc.clone()),
+        "GTIN-14"
+    );
     assert_eq!(scan(&store, "96385074"), Some(ean8.clone()));
     assert_eq!(scan(&store, "04252614"), Some(upce.clone()), "UPC-E");
-    assert_eq!(scan(&store, "042100005264"), Some(upce.clone()), "its UPC-A");
+    assert_eq!(
+        scan(&store, "042100005264"),
+        Some(upce.clone()),
+        "its UPC-A"
+    );
     assert_eq!(scan(&store, "4011"), Some(plu.clone()));
     // A scale label carries the PLU as its item number.
     let label = with_check("211234501234");
@@ -130,7 +138,9 @@ fn a_barcode_belongs_to_one_product() {
     );
     // In a batch, the whole commit is refused.
     let ok = product("OK", "Fine", &["96385074"]);
-    assert!(store.append(vec![saved(&ok, None), saved(&copy, None)]).is_err());
+    assert!(store
+        .append(vec![saved(&ok, None), saved(&copy, None)])
+        .is_err());
 
     let same_sku = product("T-1", "Other tissues", &["4011"]);
     let err = store.append(vec![saved(&same_sku, None)]).unwrap_err();
@@ -169,7 +179,11 @@ fn an_edit_replaces_barcodes_and_search_text() {
     after.barcodes = vec!["96385074".into(), "4011".into()];
     edit(&mut store, &before, &after);
 
-    assert_eq!(scan(&store, "4006381333931"), None, "old code no longer finds it");
+    assert_eq!(
+        scan(&store, "4006381333931"),
+        None,
+        "old code no longer finds it"
+    );
     assert_eq!(scan(&store, "96385074"), Some(after.clone()));
     assert_eq!(scan(&store, "4011"), Some(after.clone()));
     assert_eq!(store.product(after.id).unwrap().unwrap().price, Money(249));
@@ -204,10 +218,7 @@ fn inactive_products_leave_search_and_quick_keys_but_still_scan() {
         skus(&store.quick_keys().unwrap()),
         ["WATER", "COLA", "LEMON"]
     );
-    assert_eq!(
-        skus(&store.search_products("cola", 10).unwrap()).len(),
-        2
-    );
+    assert_eq!(skus(&store.search_products("cola", 10).unwrap()).len(), 2);
 
     let mut off = cola.clone();
     off.active = false;
@@ -345,8 +356,14 @@ fn search_is_by_word_prefix_over_100k_products_and_safe_with_any_text() {
         found.sort();
         assert_eq!(found, expected, "{query}");
     }
-    assert!(store.search_products("marmelade saft", 10).unwrap().is_empty());
-    assert!(store.search_products("armelade", 10).unwrap().is_empty(), "prefix only");
+    assert!(store
+        .search_products("marmelade saft", 10)
+        .unwrap()
+        .is_empty());
+    assert!(
+        store.search_products("armelade", 10).unwrap().is_empty(),
+        "prefix only"
+    );
 
     // Every result has a word starting with every query word; the limit holds.
     let found = store.search_products("vanil gin", 50).unwrap();
@@ -388,10 +405,7 @@ fn search_is_by_word_prefix_over_100k_products_and_safe_with_any_text() {
             panic!("{query:?}: {e}");
         }
     }
-    assert_eq!(
-        store.search_products("(2×100g)", 10).unwrap(),
-        vec![creme]
-    );
+    assert_eq!(store.search_products("(2×100g)", 10).unwrap(), vec![creme]);
     assert_eq!(store.search_products("NEAR(cola", 500).unwrap().len(), 0);
 
     // Every bulk product scans by its EAN-13 (a sample).
@@ -444,7 +458,10 @@ fn rebuild_gives_the_live_catalogue() {
     store.rebuild().unwrap();
     assert_eq!(store.projection_dump().unwrap(), live);
     assert_eq!(store.search_products("renamed", 500).unwrap(), live_search);
-    assert_eq!(skus(&store.quick_keys().unwrap()), ["SKU000004", "SKU000003"]);
+    assert_eq!(
+        skus(&store.quick_keys().unwrap()),
+        ["SKU000004", "SKU000003"]
+    );
     assert_eq!(scan(&store, "10014").unwrap().name, "renamed 14");
 }
 
@@ -465,7 +482,10 @@ fn ids_sharing_a_search_slot_keep_separate_rows() {
     let mut off = first.clone();
     off.active = false;
     edit(&mut store, &first, &off);
-    assert_eq!(store.search_products("slot", 10).unwrap(), vec![renamed.clone()]);
+    assert_eq!(
+        store.search_products("slot", 10).unwrap(),
+        vec![renamed.clone()]
+    );
     edit(&mut store, &off, &first);
     assert_eq!(
         skus(&store.search_products("slot", 10).unwrap()),

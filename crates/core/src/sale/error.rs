@@ -61,6 +61,8 @@ pub enum SaleError {
     AmountNotPositive,
     #[error("the float cannot be negative")]
     NegativeFloat,
+    #[error("a counted amount cannot be negative")]
+    NegativeCount,
     #[error("{tender} cannot pay more than the {remaining} left: only cash gives change")]
     Overpayment { tender: String, remaining: Money },
     #[error("nothing left to pay")]

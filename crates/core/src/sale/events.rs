@@ -5,7 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CompletedSale, Discount, Money, Product, Quantity, RefundPlan, ShiftReport, TaxRate, Tender, Ticket};
+use super::{
+    CompletedSale, Discount, Money, Product, Quantity, RefundPlan, ShiftReport, TaxRate, Tender,
+    Ticket,
+};
 use crate::{ShiftId, TicketId};
 
 pub const CATALOGUE: &str = "catalogue";
