@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use clap::Args;
 use pos_auth::{AnomalyRules, BuiltinRole, LockoutPolicy, LoginPolicy, PasswordPolicy};
 use pos_config::Config;
+use pos_config::Pricing;
+use pos_engine::EngineConfig;
 use pos_store::{AccountPolicy, Store, StoreOptions};
 
 #[derive(Debug, Args)]
@@ -97,6 +99,41 @@ impl Context {
                 .iter()
                 .filter_map(|r| BuiltinRole::ALL.into_iter().find(|b| b.as_str() == r))
                 .collect(),
+        }
+    }
+
+    /// The `[sale]` settings as the engine's trading rules.
+    pub fn engine_config(&self) -> EngineConfig {
+        use pos_core::sale::{
+            BarcodeRules, CashRounding, Currency, DiscountPolicy, Money, PricingMode,
+        };
+        let s = &self.config.sale;
+        EngineConfig {
+            mode: match s.pricing {
+                Pricing::Inclusive => PricingMode::Inclusive,
+                Pricing::Exclusive => PricingMode::Exclusive,
+            },
+            rounding: CashRounding {
+                step: Money(i64::from(s.cash_rounding)),
+            },
+            discounts: DiscountPolicy {
+                max_percent_bp: s.discount_max_percent * 100,
+                max_amount: Money(i64::from(s.discount_max_amount)),
+            },
+            reasons: s.reasons.clone(),
+            barcodes: BarcodeRules {
+                price_prefixes: s.price_prefixes.clone(),
+                weight_prefixes: s.weight_prefixes.clone(),
+                ..BarcodeRules::default()
+            },
+            currency: Currency {
+                code: s.currency.clone(),
+                ..Currency::default()
+            },
+            header: s.receipt_header.clone(),
+            footer: s.receipt_footer.clone(),
+            accounts: self.account_policy(),
+            ..EngineConfig::default()
         }
     }
 

@@ -40,6 +40,8 @@ pub struct Config {
     pub sync: SyncSection,
     /// `[auth]`: logins, lockout, sessions, password policy, anomaly thresholds.
     pub auth: AuthSection,
+    /// `[sale]`: pricing, rounding, discount limits, receipts, scale labels, reason codes.
+    pub sale: SaleSection,
 }
 
 /// `[device]` section.
@@ -159,6 +161,60 @@ impl Default for SyncSection {
         Self {
             hub: None,
             retry_max_s: 60,
+        }
+    }
+}
+
+/// How shelf prices are meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pricing {
+    /// Prices include tax (typical for shops selling to consumers).
+    #[default]
+    Inclusive,
+    /// Tax is added at the till.
+    Exclusive,
+}
+
+/// `[sale]` section: the store's trading rules.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SaleSection {
+    /// Whether shelf prices include tax. Default inclusive.
+    pub pricing: Pricing,
+    /// ISO currency code printed on receipts. Default "EUR".
+    pub currency: String,
+    /// Smallest cash step in cents (1 = exact, 5 = round cash totals to 0.05). Valid 1..=100.
+    pub cash_rounding: u32,
+    /// Discount a cashier may give without approval, in percent. Valid 0..=100.
+    pub discount_max_percent: u32,
+    /// ...and in cents. Valid 0..=100000.
+    pub discount_max_amount: u32,
+    /// Receipt header lines (shop name, address, tax number).
+    pub receipt_header: Vec<String>,
+    /// Receipt footer lines.
+    pub receipt_footer: Vec<String>,
+    /// Two-digit prefixes of price-embedded scale labels. Default ["22", "23"].
+    pub price_prefixes: Vec<String>,
+    /// Two-digit prefixes of weight-embedded scale labels. Default ["21"].
+    pub weight_prefixes: Vec<String>,
+    /// Reason codes a cashier or approver picks from, per sensitive action.
+    pub reasons: pos_core::sale::ReasonCodes,
+}
+
+impl Default for SaleSection {
+    fn default() -> Self {
+        Self {
+            pricing: Pricing::Inclusive,
+            currency: "EUR".to_owned(),
+            cash_rounding: 1,
+            discount_max_percent: 10,
+            discount_max_amount: 500,
+            receipt_header: vec!["3PlugPOS shop".to_owned()],
+            receipt_footer: vec!["Thank you!".to_owned()],
+            price_prefixes: vec!["22".to_owned(), "23".to_owned()],
+            weight_prefixes: vec!["21".to_owned()],
+            reasons: pos_core::sale::ReasonCodes::default(),
         }
     }
 }
@@ -502,6 +558,50 @@ impl Config {
                 format!("use built-in role names: {}", ROLES.join(", ")),
             ));
         }
+        let sale = &self.sale;
+        range(
+            "sale.cash_rounding",
+            sale.cash_rounding,
+            1,
+            100,
+            "smallest cash step in cents",
+        )?;
+        range(
+            "sale.discount_max_percent",
+            sale.discount_max_percent,
+            0,
+            100,
+            "percent a cashier may give",
+        )?;
+        range(
+            "sale.discount_max_amount",
+            sale.discount_max_amount,
+            0,
+            100_000,
+            "cents a cashier may give",
+        )?;
+        if sale.currency.len() != 3 || !sale.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(out_of_range(
+                "sale.currency",
+                format!("{:?} is not a currency code", sale.currency),
+                "use an ISO 4217 code such as \"EUR\", \"CHF\" or \"USD\"".to_owned(),
+            ));
+        }
+        for (key, prefixes) in [
+            ("sale.price_prefixes", &sale.price_prefixes),
+            ("sale.weight_prefixes", &sale.weight_prefixes),
+        ] {
+            if let Some(bad) = prefixes
+                .iter()
+                .find(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(out_of_range(
+                    key,
+                    format!("{bad:?} is not a two-digit prefix"),
+                    "scale labels use GS1 prefixes 20 to 29, e.g. \"21\"".to_owned(),
+                ));
+            }
+        }
         if self.hub.listen.parse::<SocketAddr>().is_err() {
             return Err(out_of_range(
                 "hub.listen",
@@ -603,7 +703,38 @@ fn describe_syntax_error(text: &str, error: &toml::de::Error) -> String {
 
 /// Field names of each table, used to name the table in "unknown key" errors.
 const TABLES: &[(&str, &[&str])] = &[
-    ("", &["device", "log", "store", "hub", "sync", "auth"]),
+    (
+        "",
+        &["device", "log", "store", "hub", "sync", "auth", "sale"],
+    ),
+    (
+        "sale",
+        &[
+            "pricing",
+            "currency",
+            "cash_rounding",
+            "discount_max_percent",
+            "discount_max_amount",
+            "receipt_header",
+            "receipt_footer",
+            "price_prefixes",
+            "weight_prefixes",
+            "reasons",
+        ],
+    ),
+    (
+        "sale.reasons",
+        &[
+            "void",
+            "post_void",
+            "refund",
+            "price_override",
+            "discount",
+            "no_sale",
+            "paid_in_out",
+            "stock_adjust",
+        ],
+    ),
     ("device", &["data_dir"]),
     ("log", &["level", "json"]),
     (

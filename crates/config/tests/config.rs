@@ -436,3 +436,35 @@ fn column_counts_characters_not_bytes() {
     );
     assert!(err.to_string().contains("for key `retry_max_s`"), "{err}");
 }
+
+#[test]
+fn sale_rules_are_read_and_checked() {
+    let c = parse(
+        "[sale]\npricing = \"exclusive\"\ncash_rounding = 5\ncurrency = \"CHF\"\n\n[sale.reasons]\nvoid = [\"oops\"]\n",
+    )
+    .unwrap();
+    assert_eq!(c.sale.pricing, pos_config::Pricing::Exclusive);
+    assert_eq!(c.sale.cash_rounding, 5);
+    assert_eq!(c.sale.reasons.void, vec!["oops".to_string()]);
+    // Lists not given keep their defaults.
+    assert_eq!(
+        c.sale.reasons.refund,
+        pos_core::sale::ReasonCodes::default().refund
+    );
+
+    let err = parse("[sale]\ncurrency = \"euro\"\n").unwrap_err();
+    assert!(err.to_string().contains("ISO 4217"), "{err}");
+    assert!(
+        matches!(err, ConfigError::OutOfRange { line: Some(2), .. }),
+        "{err:?}"
+    );
+    let err = parse("[sale]\nweight_prefixes = [\"2\"]\n").unwrap_err();
+    assert!(err.to_string().contains("two-digit"), "{err}");
+    let err = parse("[sale]\ncash_rounding = 0\n").unwrap_err();
+    assert!(err.to_string().contains("1..=100"), "{err}");
+    let err = parse("[sale.reasons]\nviod = [\"x\"]\n").unwrap_err();
+    assert!(err.to_string().contains("viod"), "{err}");
+    assert_one_line(&err.to_string());
+    let err = parse("[sale]\npricing = \"gross\"\n").unwrap_err();
+    assert!(err.to_string().contains("pricing"), "{err}");
+}

@@ -16,7 +16,7 @@ use pos_core::sale::{
     Discount, LineNo, Money, Product, Quantity, RefundRequest, TaxRate, Tender, Unit,
 };
 use pos_core::{DeviceRole, ProductId};
-use pos_engine::{Credentials, Engine, EngineConfig};
+use pos_engine::{Credentials, Engine};
 use pos_store::{Store, StoreError};
 
 use crate::context::{open_at, Context};
@@ -62,13 +62,13 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         DeviceRole::Terminal,
         "till-1",
     )?;
-    let mut cfg = EngineConfig {
-        accounts: ctx.account_policy(),
-        ..EngineConfig::default()
-    };
-    cfg.rounding.step = Money(5);
-    cfg.header = vec!["Corner Bakery & Grocer".into(), "1 Market Street".into()];
-    cfg.footer = vec!["Thank you for shopping local!".into()];
+    let mut cfg = ctx.engine_config();
+    // The demo shop rounds cash to 0.05 and has its own name, unless the config says otherwise.
+    if ctx.config.sale == pos_config::SaleSection::default() {
+        cfg.rounding.step = Money(5);
+        cfg.header = vec!["Corner Bakery & Grocer".into(), "1 Market Street".into()];
+        cfg.footer = vec!["Thank you for shopping local!".into()];
+    }
     let mut engine = Engine::new(till, cfg);
     terminal_setup(&mut engine, ctx)?;
     trade_day(&mut engine, args.sales)?;

@@ -44,7 +44,7 @@ impl fmt::Display for ReasonKind {
 
 /// The valid codes per action (a hub setting; missing lists take the defaults).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ReasonCodes {
     pub void: Vec<String>,
     pub post_void: Vec<String>,
