@@ -193,27 +193,7 @@ impl Store {
     }
 
     fn login_state(&self, user: UserId) -> crate::Result<(LoginState, Option<u64>)> {
-        let row: Option<(i64, i64, bool, Option<i64>)> = self
-            .conn()
-            .query_row(
-                "SELECT failures, locked_until_ms, manual_lock, last_totp_step
-                 FROM security_login_state WHERE user = ?1",
-                [user.as_bytes()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()
-            .map_err(self.db_err())?;
-        Ok(match row {
-            None => (LoginState::default(), None),
-            Some((failures, until, manual, step)) => (
-                LoginState {
-                    failures: failures as u32,
-                    locked_until_ms: until as u64,
-                    manual_lock: manual,
-                },
-                step.map(|s| s as u64),
-            ),
-        })
+        read_login_state(self.conn(), user).map_err(self.db_err())
     }
 
     /// The user as the authorization policy sees them.
@@ -846,6 +826,33 @@ fn require_user(tx: &Transaction<'_>, user: UserId) -> Result<(), Refusal> {
     }
 }
 
+/// The lockout state of `user` and the last TOTP step they used (defaults when never seen).
+fn read_login_state(
+    conn: &rusqlite::Connection,
+    user: UserId,
+) -> rusqlite::Result<(LoginState, Option<u64>)> {
+    let row: Option<(i64, i64, bool, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT failures, locked_until_ms, manual_lock, last_totp_step
+             FROM security_login_state WHERE user = ?1",
+        )?
+        .query_row([user.as_bytes()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    Ok(match row {
+        None => (LoginState::default(), None),
+        Some((failures, until, manual, step)) => (
+            LoginState {
+                failures: failures as u32,
+                locked_until_ms: until as u64,
+                manual_lock: manual,
+            },
+            step.map(|s| s as u64),
+        ),
+    })
+}
+
 /// Module `security`: the login state of each user, derived from login events only, so that
 /// replaying the log gives the lockouts that were in force.
 #[derive(Debug)]
@@ -864,26 +871,7 @@ impl Projection for SecurityProjection {
             // Events about no known account (unknown user name, exports) change no state.
             return Ok(());
         };
-        let row: Option<(i64, i64, bool, Option<i64>)> = tx
-            .prepare_cached(
-                "SELECT failures, locked_until_ms, manual_lock, last_totp_step
-                 FROM security_login_state WHERE user = ?1",
-            )?
-            .query_row([user.as_bytes()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()?;
-        let (state, step) = match row {
-            None => (LoginState::default(), None),
-            Some((f, until, manual, step)) => (
-                LoginState {
-                    failures: f as u32,
-                    locked_until_ms: until as u64,
-                    manual_lock: manual,
-                },
-                step.map(|s| s as u64),
-            ),
-        };
+        let (state, step) = read_login_state(tx, user)?;
         let next = pos_auth::next_login_state(state, &event.kind, &value);
         let step = ev::totp_step(&event.kind, &value).or(step);
         tx.prepare_cached(
