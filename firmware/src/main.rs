@@ -20,7 +20,7 @@ environment error.
 Examples:
   pos init --role terminal --data-dir /var/lib/pos --branch main --name till-1
   pos audit verify --data-dir /var/lib/pos
-  pos audit log --kind stock.moved --since 2h
+  pos audit log --kind sale --since 2h
   echo 'my-pass' | pos login --user alice
   pos demo --headless --sales 50";
 
@@ -52,7 +52,7 @@ enum Command {
     User(cmd::user::UserCommand),
     /// Check a user's secret (from stdin) the way a terminal login does; exit 1 when refused.
     Login(cmd::user::LoginArgs),
-    /// Run a hub and a terminal with simulated devices (the main job for a first look).
+    /// Run a hub and a terminal trading a scripted day through the sale engine (the main job).
     Demo(cmd::demo::DemoArgs),
 }
 
