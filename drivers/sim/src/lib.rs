@@ -1,0 +1,18 @@
+//! 3PlugPOS device simulators and sans-IO device stream parsers.
+//!
+//! * [`escpos_decode`]: an incremental ESC/POS stream decoder and a human-readable receipt
+//!   renderer.
+//! * [`printer`]: [`SimPrinter`], a network ESC/POS printer (raw TCP, like port 9100) on
+//!   127.0.0.1 that renders what it receives and answers `DLE EOT` status queries.
+//! * [`scanner`]: [`ScanFramer`], framing of barcode scanner byte streams (serial, CDC-ACM,
+//!   keyboard wedge) with prefix/suffix, length limit and duplicate-read debounce.
+//!
+//! No async runtime: the simulator uses `std::net` and `std::thread`.
+
+pub mod escpos_decode;
+pub mod printer;
+pub mod scanner;
+
+pub use escpos_decode::{render, Align, Decoder, Item, Renderer};
+pub use printer::SimPrinter;
+pub use scanner::{RejectReason, ScanEvent, ScanFramer, ScannerConfig};

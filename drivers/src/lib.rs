@@ -1,0 +1,17 @@
+//! 3PlugPOS device drivers.
+//!
+//! This first slice is sans-IO: it turns the sale engine's [`Receipt`](pos_core::sale::Receipt)
+//! into the exact ESC/POS byte stream a receipt printer expects ([`escpos`]), builds and parses
+//! the DLE EOT real-time status exchange ([`status`]), and defines the small UnifiedPOS-style
+//! device model the transports, the UI and the engine share ([`device`]). Nothing here opens a
+//! device; transports (USB, serial, TCP 9100) and the print queue build on these pure pieces.
+
+pub mod device;
+pub mod escpos;
+pub mod status;
+
+pub use device::{Device, DeviceEvent, DeviceState, DrawerStatus, PrinterStatus};
+pub use escpos::{
+    encode_receipt, CodePage, DrawerKick, DrawerPin, EncodeError, Layout, PaperWidth,
+};
+pub use status::{status_request, StatusError, StatusParser};
