@@ -24,6 +24,42 @@ pub struct DeviceRevoked {
     pub reason: String,
 }
 
+/// `print.queued`: a receipt waits for the printer (queued in the sale's own commit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintQueued {
+    pub job: crate::EventId,
+    pub receipt: u64,
+    /// A reprint, marked COPY.
+    pub copy: bool,
+}
+
+/// `print.started`: the job's bytes are about to go to the printer (attempt number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintStarted {
+    pub job: crate::EventId,
+    pub attempt: u32,
+}
+
+/// `print.done`: the printer confirmed the job (status fine after it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrintDone {
+    pub job: crate::EventId,
+}
+
+impl PrintQueued {
+    pub const MODULE: &'static str = "print";
+    pub const KIND: &'static str = "queued";
+}
+impl PrintStarted {
+    pub const KIND: &'static str = "started";
+}
+impl PrintDone {
+    pub const KIND: &'static str = "done";
+}
+
 /// `settings.changed`: a hub-authoritative setting, with the value before for the auditor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -10,6 +10,7 @@ mod catalogue;
 mod datadir;
 mod error;
 mod projection;
+mod print;
 mod sales;
 mod schema;
 mod store;
@@ -18,6 +19,7 @@ pub use accounts::{AccountError, AccountPolicy, Authorized, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use error::{Result, StoreError};
 pub use projection::{Projection, Refusal};
+pub use print::PrintJob;
 pub use sales::{ShiftInfo, StoredReceipt};
 pub use store::{
     now_ms, Commit, DeviceRecord, InitReport, LogFilter, Store, StoreOptions, VerifyError,

@@ -55,6 +55,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn Projection>> {
         Box::new(crate::catalogue::CatalogueProjection),
         Box::new(crate::sales::SaleProjection),
         Box::new(crate::sales::ShiftProjection),
+        Box::new(crate::print::PrintProjection),
     ]
 }
 

@@ -240,10 +240,26 @@ CREATE TABLE shift_cash_moves (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+const V4_PRINT: &str = r#"
+-- Module `print`: the receipt print queue. A job is done only when the printer confirmed it;
+-- a job that was started but not confirmed is printed again marked COPY, never unmarked.
+CREATE TABLE print_jobs (
+    job         BLOB PRIMARY KEY,
+    terminal    BLOB    NOT NULL,
+    receipt     INTEGER NOT NULL,
+    copy        INTEGER NOT NULL,
+    queued_hlc  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL,
+    printed_hlc INTEGER
+) STRICT, WITHOUT ROWID;
+CREATE INDEX print_jobs_waiting ON print_jobs (terminal, printed_hlc, queued_hlc);
+"#;
+
 const MIGRATIONS: &[M<'static>] = &[
     M::up(V1_LOG).comment("event log, checkpoints, seals, core modules"),
     M::up(V2_IDENTITY).comment("users, credentials, roles, login state, device revocation"),
     M::up(V3_OPERATIONS).comment("catalogue, sales, refunds, voids, parked tickets, shifts"),
+    M::up(V4_PRINT).comment("receipt print queue"),
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -156,10 +156,11 @@ impl Decoder {
                 pos += 1;
                 continue;
             }
+            // Any non-text byte ends the text run, even if its command is still incomplete.
+            self.flush_text(&mut out);
             match self.parse_command(&buf[pos..]) {
                 Step::NeedMore => break,
                 Step::Done(len, item) => {
-                    self.flush_text(&mut out);
                     if let Some(item) = item {
                         self.apply(&item);
                         out.push(item);
@@ -167,7 +168,6 @@ impl Decoder {
                     pos += len.max(1);
                 }
                 Step::Skip { header, total } => {
-                    self.flush_text(&mut out);
                     let header = header.min(buf.len() - pos);
                     out.push(Item::Unknown(buf[pos..pos + header].to_vec()));
                     pos += header;
@@ -240,7 +240,9 @@ impl Decoder {
         let arg = b.get(2).copied();
         match c {
             b'@' => Step::Done(2, Some(Item::Init)),
-            b'E' => arg.map_or(Step::NeedMore, |n| Step::Done(3, Some(Item::Bold(n & 1 == 1)))),
+            b'E' => arg.map_or(Step::NeedMore, |n| {
+                Step::Done(3, Some(Item::Bold(n & 1 == 1)))
+            }),
             b'a' => arg.map_or(Step::NeedMore, |n| {
                 let item = match n {
                     0 | 48 => Item::Align(Align::Left),
@@ -402,9 +404,9 @@ fn parse_dle(b: &[u8]) -> Step {
         return Step::NeedMore;
     };
     match c {
-        0x04 => b
-            .get(2)
-            .map_or(Step::NeedMore, |&n| Step::Done(3, Some(Item::StatusQuery(n)))),
+        0x04 => b.get(2).map_or(Step::NeedMore, |&n| {
+            Step::Done(3, Some(Item::StatusQuery(n)))
+        }),
         0x05 => unknown_fixed(b, 3),
         0x14 => unknown_fixed(b, 5),
         _ => Step::Done(2, Some(Item::Unknown(b[..2].to_vec()))),
@@ -443,7 +445,13 @@ fn sized(b: &[u8], header: usize, total: usize) -> Step {
 fn lossy_ascii(bytes: &[u8]) -> String {
     bytes
         .iter()
-        .map(|&b| if (0x20..=0x7E).contains(&b) { char::from(b) } else { '?' })
+        .map(|&b| {
+            if (0x20..=0x7E).contains(&b) {
+                char::from(b)
+            } else {
+                '?'
+            }
+        })
         .collect()
 }
 

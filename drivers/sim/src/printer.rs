@@ -85,7 +85,11 @@ impl Shared {
         let flag = |f: &AtomicBool, bits: u8| if f.load(Ordering::SeqCst) { bits } else { 0 };
         match n {
             1 => {
-                let drawer = if self.drawer_open.load(Ordering::SeqCst) { 0 } else { 0x04 };
+                let drawer = if self.drawer_open.load(Ordering::SeqCst) {
+                    0
+                } else {
+                    0x04
+                };
                 let offline = if self.stopped() { 0x08 } else { 0 };
                 Some(FIXED | drawer | offline)
             }
@@ -280,7 +284,9 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 continue
@@ -295,8 +301,19 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
             continue;
         }
         let stopped = shared.stopped();
+        let pending_before = decoder.buffered_len();
         let items = decoder.feed(&buf[..n]);
-        handle(&items, stopped, n, &mut stream, &mut renderer, shared)?;
+        // Bytes whose meaning was settled by this read (a command split across reads is
+        // counted once, when it completes).
+        let resolved = n + pending_before - decoder.buffered_len().min(n + pending_before);
+        handle(
+            &items,
+            stopped,
+            resolved,
+            &mut stream,
+            &mut renderer,
+            shared,
+        )?;
     }
     let items = decoder.finish();
     let stopped = shared.stopped() || shared.offline.load(Ordering::SeqCst);
@@ -311,11 +328,12 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
     Ok(())
 }
 
-/// Act on decoded items: answer status queries, render print items unless `stopped`.
+/// Act on decoded items: answer status queries, render print items unless `stopped` (then the
+/// `resolved_len` bytes that produced `items`, less the status queries, count as dropped).
 fn handle(
     items: &[Item],
     stopped: bool,
-    read_len: usize,
+    resolved_len: usize,
     stream: &mut TcpStream,
     renderer: &mut Renderer,
     shared: &Shared,
@@ -347,7 +365,7 @@ fn handle(
         }
     }
     if stopped {
-        let dropped = read_len.saturating_sub(status_bytes);
+        let dropped = resolved_len.saturating_sub(status_bytes);
         shared.dropped.fetch_add(dropped as u64, Ordering::SeqCst);
     } else if !out.is_empty() {
         shared.log().current.push_str(&out);

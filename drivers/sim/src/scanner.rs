@@ -141,7 +141,11 @@ impl ScanFramer {
     fn check_overflow(&mut self, out: &mut Vec<ScanEvent>) {
         // Longest frame content that can still become a valid code once the suffix arrives;
         // in exact-suffix mode keep room for a partially received suffix.
-        let keep = if self.line_mode { 0 } else { self.config.suffix.len().saturating_sub(1) };
+        let keep = if self.line_mode {
+            0
+        } else {
+            self.config.suffix.len().saturating_sub(1)
+        };
         let content_max = self.config.max_len + self.config.prefix.len();
         if self.discarding {
             if self.buf.len() > keep {
