@@ -12,13 +12,15 @@ pub use config::EngineConfig;
 
 use pos_audit::EventDraft;
 use pos_auth::{Permission, Principal};
-use pos_core::payloads::{StockCause, StockMoved};
+use pos_core::payloads::{PrintDone, PrintQueued, PrintStarted, StockCause, StockMoved};
 use pos_core::sale::events::{self as ev, Refunded};
 use pos_core::sale::{
     parse_barcode, Balance, Discount, LineNo, Money, Product, Quantity, ReasonKind, Receipt,
     RefundLine, RefundPlan, RefundRequest, Refundable, SaleError, ShiftReport, Tender, Ticket,
 };
-use pos_core::{Hlc, ShiftId, TicketId, UserId};
+use pos_core::{EventId, Hlc, ShiftId, TicketId, UserId};
+use pos_drivers::escpos::{encode_receipt, Layout};
+use pos_drivers::printer::{PrinterError, ReceiptPrinter};
 use pos_store::{AccountError, ShiftInfo, Store, StoreError};
 
 /// Who approves (or acts): a second person's name and secret, typed on the terminal.
@@ -73,6 +75,8 @@ pub enum EngineError {
     ApprovalNeeded(&'static str),
     #[error("receipt {0} was voided: there is nothing left to refund")]
     ReceiptVoided(u64),
+    #[error("printer: {0}")]
+    Device(String),
     #[error("parked ticket {0} not found")]
     UnknownParked(TicketId),
 }
@@ -83,6 +87,22 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 /// far above any real drawer. A single absurd amount (a barcode scanned into the amount field)
 /// would otherwise overflow the shift's totals, and the shift could never be reported or closed.
 const MAX_CASH: Money = pos_core::sale::catalogue::MAX_PRICE;
+
+/// What [`Engine::print_next`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrintProgress {
+    /// Nothing waits for the printer.
+    Idle,
+    Printed {
+        receipt: u64,
+        copy: bool,
+    },
+    /// The job waits; `problem` says what the cashier must do (paper, cover, power).
+    Waiting {
+        receipt: u64,
+        problem: String,
+    },
+}
 
 /// A closed shift: the Z report and the count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -622,6 +642,14 @@ impl Engine {
         for l in sale.lines.iter().filter(|l| !l.voided) {
             drafts.push(self.stock(&l.sku, -l.qty.0, StockCause::Sale, number)?);
         }
+        // The receipt is queued for the printer in the sale's own commit: a committed sale
+        // always gets printed, even after a power cut.
+        let queued = PrintQueued {
+            job: EventId::new_v7(),
+            receipt: number,
+            copy: false,
+        };
+        drafts.push(self.draft(PrintQueued::MODULE, PrintQueued::KIND, &queued, &ok)?);
         let completed = ev::SaleCompleted {
             receipt: number,
             shift,
@@ -656,6 +684,87 @@ impl Engine {
         drafts.push(draft);
         self.store.append(drafts)?;
         Ok(())
+    }
+
+    // ---- printing --------------------------------------------------------------------------
+
+    /// Queue a reprint of receipt `number`, marked COPY (logged like any action).
+    pub fn reprint(&mut self, number: u64) -> Result<()> {
+        self.seller()?;
+        self.receipt(number, true)?;
+        let ok = self.plain();
+        let queued = PrintQueued {
+            job: EventId::new_v7(),
+            receipt: number,
+            copy: true,
+        };
+        let d = self.draft(PrintQueued::MODULE, PrintQueued::KIND, &queued, &ok)?;
+        self.store.append(vec![d])?;
+        Ok(())
+    }
+
+    /// Print the oldest waiting receipt, if the printer is ready. A job is marked done only
+    /// after the printer confirmed it; one that was started but not confirmed comes back as
+    /// COPY. Never blocks on a missing printer: it reports what the cashier must do.
+    pub fn print_next(
+        &mut self,
+        printer: &mut dyn ReceiptPrinter,
+        layout: &Layout,
+    ) -> Result<PrintProgress> {
+        let terminal = self.store.device_id();
+        let Some(job) = self.store.next_print_job(terminal)? else {
+            return Ok(PrintProgress::Idle);
+        };
+        let receipt = self.receipt(job.receipt, job.copy)?;
+        let bytes =
+            encode_receipt(&receipt, layout).map_err(|e| EngineError::Device(e.to_string()))?;
+        let waiting = |problem: String| PrintProgress::Waiting {
+            receipt: job.receipt,
+            problem,
+        };
+        match printer.status() {
+            Ok(status) if status.ready() => {}
+            Ok(status) => return Ok(waiting(PrinterError::NotReady(status).to_string())),
+            Err(e) => return Ok(waiting(e.to_string())),
+        }
+        let started = PrintStarted {
+            job: job.job,
+            attempt: job.attempts + 1,
+        };
+        self.store.append(vec![self.system_draft(
+            PrintQueued::MODULE,
+            PrintStarted::KIND,
+            &started,
+        )])?;
+        match printer.print(&bytes) {
+            Ok(()) => {
+                let done = PrintDone { job: job.job };
+                self.store.append(vec![self.system_draft(
+                    PrintQueued::MODULE,
+                    PrintDone::KIND,
+                    &done,
+                )])?;
+                Ok(PrintProgress::Printed {
+                    receipt: job.receipt,
+                    copy: job.copy,
+                })
+            }
+            Err(e) => Ok(waiting(e.to_string())),
+        }
+    }
+
+    /// An event by the cashier if one is logged in, else by the device itself.
+    fn system_draft(
+        &self,
+        module: &str,
+        kind: &str,
+        payload: &impl serde::Serialize,
+    ) -> EventDraft {
+        let d = EventDraft::json(module, kind, payload);
+        match &self.cashier {
+            Some(c) => d.by(c.user),
+            None => d,
+        }
     }
 
     // ---- receipts, voids, refunds ---------------------------------------------------------

@@ -9,8 +9,8 @@ mod accounts;
 mod catalogue;
 mod datadir;
 mod error;
-mod projection;
 mod print;
+mod projection;
 mod sales;
 mod schema;
 mod store;
@@ -18,8 +18,8 @@ mod store;
 pub use accounts::{AccountError, AccountPolicy, Authorized, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use error::{Result, StoreError};
-pub use projection::{Projection, Refusal};
 pub use print::PrintJob;
+pub use projection::{Projection, Refusal};
 pub use sales::{ShiftInfo, StoredReceipt};
 pub use store::{
     now_ms, Commit, DeviceRecord, InitReport, LogFilter, Store, StoreOptions, VerifyError,
