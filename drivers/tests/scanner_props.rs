@@ -128,6 +128,8 @@ fn reader_over_memory_transport() {
     assert_eq!(r.poll(Duration::ZERO, 600).unwrap(), vec![]);
     r.transport_mut().fail_next_read(ErrorKind::BrokenPipe);
     assert!(r.poll(Duration::ZERO, 610).is_err());
+    // The next poll reconnects (which drops what the old connection had buffered).
+    assert_eq!(r.poll(Duration::ZERO, 615).unwrap(), vec![]);
     r.transport_mut().push_reply(b"777\r");
     assert_eq!(
         r.poll(Duration::ZERO, 620).unwrap(),

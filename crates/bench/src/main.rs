@@ -7,6 +7,7 @@
 
 mod figure;
 mod fsinfo;
+mod p10_print;
 mod p1_commit;
 mod p2_lookup;
 mod p7_verify;
@@ -42,6 +43,7 @@ const FIGURES: &[Spec] = &[
     p1_commit::SPEC,
     p2_lookup::SPEC,
     p7_verify::SPEC,
+    p10_print::SPEC,
     s1_credential::SPEC,
 ];
 
@@ -81,7 +83,11 @@ Figures:
   S1  credential verify (ms, lower is better; goal ratio <= 1 and >= 5 ms)
       One argon2id verification with the production parameters, as at every login. The
       baseline is the goal (250 ms: a snappy login); the floor keeps offline guessing costly.
-  P3-P6, P8-P10 are not measured yet.
+  P10 payment to first print byte (ms, lower is better; goal p99 <= 20 ms)
+      From Engine::complete of a paid 10-line ticket (durable commit, receipt queued) through
+      Engine::print_next (status query, print.started commit, ESC/POS encoding) to the first
+      receipt byte written to the TCP printer simulator. The baseline is the goal.
+  P3-P6, P8, P9 are not measured yet.
 
 Output: a table by default (with PASS/MISS per goal); --json prints exactly one JSON object
   {\"figures\": [{\"id\", \"name\", \"value\", \"unit\", \"baseline_name\", \"baseline\",
@@ -171,7 +177,7 @@ mod tests {
     #[test]
     fn only_selects_known_figures_in_order() {
         let ids = |v: Vec<&Spec>| v.iter().map(|s| s.meta.id).collect::<Vec<_>>();
-        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P2", "P7", "S1"]);
+        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P2", "P7", "P10", "S1"]);
         assert_eq!(
             ids(select(&["p7".into(), "P1".into()]).unwrap()),
             ["P1", "P7"]
@@ -179,7 +185,7 @@ mod tests {
         assert!(select(&["P9".into()])
             .unwrap_err()
             .to_string()
-            .contains("P1, P2, P7, S1"));
+            .contains("P1, P2, P7, P10, S1"));
     }
 
     #[test]
