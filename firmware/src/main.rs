@@ -52,6 +52,9 @@ enum Command {
     User(cmd::user::UserCommand),
     /// Check a user's secret (from stdin) the way a terminal login does; exit 1 when refused.
     Login(cmd::user::LoginArgs),
+    /// Receipt printer, cash drawer, scanner and display: list, test-print, open-drawer, simulate.
+    #[command(subcommand)]
+    Devices(cmd::devices::DevicesCommand),
     /// Run a hub and a terminal trading a scripted day through the sale engine (the main job).
     Demo(cmd::demo::DemoArgs),
 }
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => cmd::audit::run(&ctx, args),
         Command::User(args) => cmd::user::run(&ctx, args),
         Command::Login(args) => cmd::user::login(&ctx, args),
+        Command::Devices(args) => cmd::devices::run(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
     });
     match result {

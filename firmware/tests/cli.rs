@@ -209,3 +209,41 @@ fn help_teaches() {
         assert!(stdout.contains(word), "{word} missing from --help");
     }
 }
+
+#[test]
+fn test_print_reaches_the_simulated_printer() {
+    use std::io::BufRead;
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_pos"))
+        .args([
+            "devices",
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--seconds",
+            "3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(sim.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split_whitespace()
+        .find(|w| w.starts_with("tcp://"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let out = pos(&["devices", "test-print", "--printer", &addr]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    sim.wait().unwrap();
+    let printed = rest.join("\n");
+    assert!(printed.contains("3PlugPOS test page"), "{printed}");
+    assert!(
+        printed.contains("€"),
+        "the euro sign survives CP858: {printed}"
+    );
+
+    let out = pos(&["devices", "test-print"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("devices.printer"), "{:?}", text(&out));
+}

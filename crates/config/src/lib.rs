@@ -42,6 +42,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// `[sale]`: pricing, rounding, discount limits, receipts, scale labels, reason codes.
     pub sale: SaleSection,
+    /// `[devices]`: receipt printer, cash drawer, scanner, customer display.
+    pub devices: DevicesSection,
 }
 
 /// `[device]` section.
@@ -215,6 +217,63 @@ impl Default for SaleSection {
             price_prefixes: vec!["22".to_owned(), "23".to_owned()],
             weight_prefixes: vec!["21".to_owned()],
             reasons: pos_core::sale::ReasonCodes::default(),
+        }
+    }
+}
+
+/// `[devices]` section: where each device is connected. A connection is `none`,
+/// `tcp://HOST:PORT` (network printer, raw port 9100), `serial:///dev/ttyUSB0?baud=38400`,
+/// `usb://VID:PID` or `usb://auto` (first USB printer-class device), `evdev:///dev/input/...`
+/// (keyboard-wedge scanner, grabbed exclusively) or, for the drawer only, `printer`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevicesSection {
+    /// Receipt printer connection. Default "none".
+    pub printer: String,
+    /// Paper width: "80mm" (48 columns) or "58mm" (32 columns). Default "80mm".
+    pub printer_paper: String,
+    /// Printer code page: "cp858" (with the euro sign) or "cp437". Default "cp858".
+    pub printer_code_page: String,
+    /// Extra USB printers recognised by VID:PID besides the printer class, e.g. ["04b8:0202"].
+    pub usb_printers: Vec<String>,
+    /// Cash drawer: "printer" (kicked through the printer's drawer port), a serial connection,
+    /// or "none". Default "printer".
+    pub drawer: String,
+    /// Drawer connector pin of the printer: 2 or 5. Default 2.
+    pub drawer_pin: u8,
+    /// Drawer kick pulse in milliseconds, 2..=510. Default 100.
+    pub drawer_pulse_ms: u16,
+    /// Seconds before an open drawer raises "drawer left open" (where the drawer reports its
+    /// state). Valid 5..=3600. Default 60.
+    pub drawer_left_open_s: u32,
+    /// Barcode scanner connection. Default "none".
+    pub scanner: String,
+    /// Bytes the scanner sends before and after each code (TOML escapes like "\r").
+    /// Default: no prefix, a carriage return after.
+    pub scanner_prefix: String,
+    pub scanner_suffix: String,
+    /// The same code read again within this many ms is ignored. Valid 0..=5000. Default 300.
+    pub scanner_debounce_ms: u32,
+    /// Customer line display (2x20) connection. Default "none".
+    pub display: String,
+}
+
+impl Default for DevicesSection {
+    fn default() -> Self {
+        Self {
+            printer: "none".to_owned(),
+            printer_paper: "80mm".to_owned(),
+            printer_code_page: "cp858".to_owned(),
+            usb_printers: Vec::new(),
+            drawer: "printer".to_owned(),
+            drawer_pin: 2,
+            drawer_pulse_ms: 100,
+            drawer_left_open_s: 60,
+            scanner: "none".to_owned(),
+            scanner_prefix: String::new(),
+            scanner_suffix: "\r".to_owned(),
+            scanner_debounce_ms: 300,
+            display: "none".to_owned(),
         }
     }
 }
@@ -602,6 +661,74 @@ impl Config {
                 ));
             }
         }
+        let d = &self.devices;
+        let scheme_ok = |value: &str, allowed: &[&str]| {
+            value == "none" || allowed.iter().any(|s| value.starts_with(s))
+        };
+        for (key, value, allowed) in [
+            (
+                "devices.printer",
+                &d.printer,
+                &["tcp://", "serial://", "usb://"][..],
+            ),
+            ("devices.drawer", &d.drawer, &["printer", "serial://"][..]),
+            (
+                "devices.scanner",
+                &d.scanner,
+                &["serial://", "evdev://"][..],
+            ),
+            ("devices.display", &d.display, &["serial://"][..]),
+        ] {
+            if !scheme_ok(value, allowed) {
+                return Err(out_of_range(
+                    key,
+                    format!("{value:?} is not a connection for this device"),
+                    format!("use \"none\" or one of {}", allowed.join(" ")),
+                ));
+            }
+        }
+        if !["80mm", "58mm"].contains(&d.printer_paper.as_str()) {
+            return Err(out_of_range(
+                "devices.printer_paper",
+                format!("{:?}", d.printer_paper),
+                "use \"80mm\" or \"58mm\"".to_owned(),
+            ));
+        }
+        if !["cp858", "cp437"].contains(&d.printer_code_page.as_str()) {
+            return Err(out_of_range(
+                "devices.printer_code_page",
+                format!("{:?}", d.printer_code_page),
+                "use \"cp858\" or \"cp437\"".to_owned(),
+            ));
+        }
+        if ![2, 5].contains(&d.drawer_pin) {
+            return Err(out_of_range(
+                "devices.drawer_pin",
+                format!("{}", d.drawer_pin),
+                "drawer connectors use pin 2 or pin 5".to_owned(),
+            ));
+        }
+        range(
+            "devices.drawer_pulse_ms",
+            u32::from(d.drawer_pulse_ms),
+            2,
+            510,
+            "drawer kick pulse in ms",
+        )?;
+        range(
+            "devices.drawer_left_open_s",
+            d.drawer_left_open_s,
+            5,
+            3600,
+            "seconds before a drawer-left-open alert",
+        )?;
+        range(
+            "devices.scanner_debounce_ms",
+            d.scanner_debounce_ms,
+            0,
+            5000,
+            "ms within which a repeated code is ignored",
+        )?;
         if self.hub.listen.parse::<SocketAddr>().is_err() {
             return Err(out_of_range(
                 "hub.listen",
@@ -705,7 +832,27 @@ fn describe_syntax_error(text: &str, error: &toml::de::Error) -> String {
 const TABLES: &[(&str, &[&str])] = &[
     (
         "",
-        &["device", "log", "store", "hub", "sync", "auth", "sale"],
+        &[
+            "device", "log", "store", "hub", "sync", "auth", "sale", "devices",
+        ],
+    ),
+    (
+        "devices",
+        &[
+            "printer",
+            "printer_paper",
+            "printer_code_page",
+            "usb_printers",
+            "drawer",
+            "drawer_pin",
+            "drawer_pulse_ms",
+            "drawer_left_open_s",
+            "scanner",
+            "scanner_prefix",
+            "scanner_suffix",
+            "scanner_debounce_ms",
+            "display",
+        ],
     ),
     (
         "sale",

@@ -112,7 +112,12 @@ pub struct SimPrinter {
 impl SimPrinter {
     /// Listen on 127.0.0.1 with an OS-chosen port and start serving.
     pub fn start() -> io::Result<SimPrinter> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
+        SimPrinter::start_on(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Listen on `addr` (e.g. 127.0.0.1:9100 for `pos devices simulate`) and start serving.
+    pub fn start_on(addr: SocketAddr) -> io::Result<SimPrinter> {
+        let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::default());

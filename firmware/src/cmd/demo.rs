@@ -16,7 +16,10 @@ use pos_core::sale::{
     Discount, LineNo, Money, Product, Quantity, RefundRequest, TaxRate, Tender, Unit,
 };
 use pos_core::{DeviceRole, ProductId};
-use pos_engine::{Credentials, Engine};
+use pos_device_sim::SimPrinter;
+use pos_drivers::escpos::{CodePage, Layout, PaperWidth};
+use pos_drivers::{EscPosPrinter, TcpTimeouts, TcpTransport};
+use pos_engine::{Credentials, Engine, PrintProgress};
 use pos_store::{Store, StoreError};
 
 use crate::context::{open_at, Context};
@@ -72,6 +75,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     let mut engine = Engine::new(till, cfg);
     terminal_setup(&mut engine, ctx)?;
     trade_day(&mut engine, args.sales)?;
+    print_receipts(&mut engine)?;
 
     for (label, store) in [("hub", &hub), ("terminal-1", engine.store())] {
         let report = store
@@ -391,9 +395,6 @@ fn trade_day(engine: &mut Engine, sales: u32) -> anyhow::Result<()> {
             engine.complete()?
         };
         first_receipt.get_or_insert(receipt.number);
-        if sale == 1 {
-            println!("First receipt of the day:\n{}", receipt.render_text(32)?);
-        }
     }
     // A customer brings back one item of the first receipt: refund with the supervisor.
     if let Some(first) = first_receipt {
@@ -431,6 +432,38 @@ fn trade_day(engine: &mut Engine, sales: u32) -> anyhow::Result<()> {
         z.counted, z.expected, z.over_short
     );
     engine.logout()?;
+    Ok(())
+}
+
+/// Print every queued receipt on the simulated network printer (the real ESC/POS driver and
+/// print queue), and show the first one as the printer rendered it.
+fn print_receipts(engine: &mut Engine) -> anyhow::Result<()> {
+    let sim = SimPrinter::start().context("cannot start the printer simulator")?;
+    let mut printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
+    let layout = Layout {
+        width: PaperWidth::Mm58,
+        code_page: CodePage::Cp858,
+        kick_drawer: None,
+        cut: true,
+    };
+    let mut printed = 0;
+    loop {
+        match engine.print_next(&mut printer, &layout)? {
+            PrintProgress::Idle => break,
+            PrintProgress::Printed { .. } => printed += 1,
+            PrintProgress::Waiting { problem, .. } => anyhow::bail!("printer: {problem}"),
+        }
+    }
+    // Give the simulator a moment to take in the last bytes.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let jobs = sim.jobs();
+    println!(
+        "Printed {printed} receipts on the simulated printer tcp://{}; the first:",
+        sim.addr()
+    );
+    if let Some(first) = jobs.first() {
+        println!("{first}");
+    }
     Ok(())
 }
 
