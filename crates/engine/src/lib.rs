@@ -7,8 +7,10 @@
 //! computes a price. Every refused command leaves the engine as it was.
 
 mod config;
+mod till;
 
 pub use config::EngineConfig;
+pub use till::{Till, TillSale};
 
 use pos_audit::EventDraft;
 use pos_auth::{Permission, Principal};

@@ -1,0 +1,121 @@
+//! The till with a (simulated) network printer and a drawer on the printer's port: every
+//! opening follows a committed sale with cash or a no-sale; paper trouble never loses a
+//! receipt; a drawer left open is logged once.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
+mod support;
+
+use pos_core::sale::{Money, Tender};
+use pos_device_sim::SimPrinter;
+use pos_drivers::escpos::{CodePage, DrawerKick, DrawerPin, Layout, PaperWidth};
+use pos_drivers::{DrawerStatus, EscPosPrinter, TcpTimeouts, TcpTransport};
+use pos_engine::{PrintProgress, Till as DeviceTill};
+use support::*;
+
+fn device_till(sim: &SimPrinter) -> DeviceTill {
+    let t = till();
+    let printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
+    let layout = Layout {
+        width: PaperWidth::Mm80,
+        code_page: CodePage::Cp858,
+        kick_drawer: None,
+        cut: true,
+    };
+    let kick = DrawerKick {
+        pin: DrawerPin::Pin2,
+        pulse_ms: 100,
+    };
+    DeviceTill::new(t.engine, Box::new(printer), layout, Some(kick), 60_000)
+}
+
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(150));
+}
+
+#[test]
+fn cash_opens_the_drawer_card_does_not_and_receipts_print() {
+    let sim = SimPrinter::start().unwrap();
+    let mut till = device_till(&sim);
+    till.engine().scan(COLA_EAN).unwrap();
+    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    let sale = till.complete(1_000).unwrap();
+    assert!(sale.drawer_opened);
+    assert!(
+        matches!(sale.print, PrintProgress::Printed { copy: false, .. }),
+        "{:?}",
+        sale.print
+    );
+
+    till.engine().scan(COLA_EAN).unwrap();
+    let due = till.engine().balance().unwrap().remaining;
+    till.engine()
+        .pay(
+            Tender::Card {
+                approval_code: "A1".into(),
+                last4: "4242".into(),
+            },
+            due,
+        )
+        .unwrap();
+    let sale = till.complete(2_000).unwrap();
+    assert!(!sale.drawer_opened);
+    settle();
+    assert_eq!(sim.drawer_kicks(), 1);
+    assert_eq!(sim.jobs().len(), 2);
+
+    // A no-sale opens it too, after its reason is in the log.
+    till.no_sale(Some(c(SUPERVISOR)), "give-change", 3_000)
+        .unwrap();
+    settle();
+    assert_eq!(sim.drawer_kicks(), 2);
+    assert_eq!(events(till.engine().store(), "shift.no_sale").len(), 1);
+}
+
+#[test]
+fn paper_out_keeps_the_receipt_queued_until_the_roll_is_replaced() {
+    let sim = SimPrinter::start().unwrap();
+    let mut till = device_till(&sim);
+    sim.set_paper_out(true);
+    till.engine().scan(COLA_EAN).unwrap();
+    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    let sale = till.complete(1_000).unwrap();
+    match &sale.print {
+        PrintProgress::Waiting { problem, .. } => assert!(problem.contains("paper"), "{problem}"),
+        other => panic!("printed without paper: {other:?}"),
+    }
+    let store = till.engine().store();
+    assert_eq!(store.print_backlog(store.device_id()).unwrap(), 1);
+    sim.set_paper_out(false);
+    let progress = till.print_pending().unwrap();
+    assert!(
+        matches!(progress, PrintProgress::Printed { copy: false, .. }),
+        "{progress:?}"
+    );
+    settle();
+    assert_eq!(sim.jobs().len(), 1);
+    assert!(sim.jobs()[0].contains("Receipt 1"));
+}
+
+#[test]
+fn a_drawer_left_open_is_logged_once() {
+    let sim = SimPrinter::start().unwrap();
+    let mut till = device_till(&sim);
+    till.engine().scan(COLA_EAN).unwrap();
+    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    till.complete(1_000).unwrap();
+    use pos_drivers::drawer::DrawerWatchEvent;
+    let first = till.tick(30_000, Some(DrawerStatus::Open)).unwrap();
+    assert_eq!(first, Some(DrawerWatchEvent::Opened));
+    let late = till.tick(62_000, Some(DrawerStatus::Open)).unwrap();
+    assert!(
+        matches!(late, Some(DrawerWatchEvent::LeftOpen { .. })),
+        "{late:?}"
+    );
+    assert_eq!(till.tick(90_000, Some(DrawerStatus::Open)).unwrap(), None);
+    assert_eq!(
+        events(till.engine().store(), "security.drawer_left_open").len(),
+        1
+    );
+    till.tick(95_000, Some(DrawerStatus::Closed)).unwrap();
+}
