@@ -49,6 +49,16 @@ pub enum PaperWidth {
 }
 
 impl PaperWidth {
+    /// Printable width in dots at 203 dpi.
+    pub fn dots(self) -> u16 {
+        match self {
+            PaperWidth::Mm58 => 384,
+            PaperWidth::Mm80 => 576,
+        }
+    }
+}
+
+impl PaperWidth {
     pub fn columns(self) -> usize {
         match self {
             PaperWidth::Mm58 => 32,
@@ -137,7 +147,7 @@ pub struct DrawerKick {
 }
 
 /// How to print a receipt on a given printer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Layout {
     pub width: PaperWidth,
     pub code_page: CodePage,
@@ -145,6 +155,101 @@ pub struct Layout {
     pub kick_drawer: Option<DrawerKick>,
     /// Feed to the cutter and cut at the end.
     pub cut: bool,
+    /// The shop's logo, printed centred above the header.
+    pub logo: Option<Logo>,
+    /// A CODE128 barcode of the receipt number under the QR code, for a scanner at the till
+    /// (returns, reprints).
+    pub barcode: bool,
+}
+
+impl Layout {
+    /// A layout for `width` and `code_page` with a cut and no extras.
+    pub fn new(width: PaperWidth, code_page: CodePage) -> Layout {
+        Layout {
+            width,
+            code_page,
+            kick_drawer: None,
+            cut: true,
+            logo: None,
+            barcode: false,
+        }
+    }
+}
+
+/// A one-bit logo: `height` rows of `width` dots, each row packed into bytes MSB first
+/// (1 = black), as in a binary PBM (P4) file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Logo {
+    width: u16,
+    height: u16,
+    rows: Vec<u8>,
+}
+
+impl Logo {
+    /// Widest logo: the printable width of 80 mm paper at 203 dpi.
+    pub const MAX_WIDTH: u16 = 576;
+    pub const MAX_HEIGHT: u16 = 512;
+
+    pub fn new(width: u16, height: u16, rows: Vec<u8>) -> Result<Logo, EncodeError> {
+        let expected = usize::from(width.div_ceil(8)) * usize::from(height);
+        if width == 0 || height == 0 || width > Self::MAX_WIDTH || height > Self::MAX_HEIGHT {
+            return Err(EncodeError::Logo(format!(
+                "{width}x{height} dots: use 1..={} wide and 1..={} high",
+                Self::MAX_WIDTH,
+                Self::MAX_HEIGHT
+            )));
+        }
+        if rows.len() != expected {
+            return Err(EncodeError::Logo(format!(
+                "{} bytes of image data, {expected} expected for {width}x{height} dots",
+                rows.len()
+            )));
+        }
+        Ok(Logo {
+            width,
+            height,
+            rows,
+        })
+    }
+
+    /// Read a binary PBM (P4) image, the simplest one-bit format image tools write.
+    pub fn from_pbm(bytes: &[u8]) -> Result<Logo, EncodeError> {
+        let bad = |why: &str| EncodeError::Logo(format!("not a binary PBM (P4) image: {why}"));
+        let mut fields = Vec::new();
+        let mut i = 0;
+        while fields.len() < 3 {
+            while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'#') {
+                if bytes[i] == b'#' {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            let start = i;
+            while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            if start == i {
+                return Err(bad("header ends early"));
+            }
+            fields.push(&bytes[start..i]);
+        }
+        if fields[0] != b"P4" {
+            return Err(bad("it does not start with P4"));
+        }
+        let number = |f: &[u8]| {
+            std::str::from_utf8(f)
+                .ok()
+                .and_then(|s| s.parse::<u16>().ok())
+                .ok_or_else(|| bad("width or height is not a number"))
+        };
+        let (width, height) = (number(fields[1])?, number(fields[2])?);
+        // Exactly one whitespace byte separates the header from the data.
+        let data = bytes.get(i + 1..).ok_or_else(|| bad("no image data"))?;
+        Logo::new(width, height, data.to_vec())
+    }
 }
 
 /// Why a receipt could not be encoded.
@@ -156,6 +261,10 @@ pub enum EncodeError {
     QrTooLong(usize),
     #[error("drawer pulse of {0} ms is outside 2..=510 ms")]
     DrawerPulse(u16),
+    #[error("logo: {0}")]
+    Logo(String),
+    #[error("the logo is {0} dots wide, wider than the paper")]
+    LogoTooWide(u16),
 }
 
 /// The whole ESC/POS job for `receipt`.
@@ -168,6 +277,14 @@ pub fn encode_receipt(receipt: &Receipt, layout: &Layout) -> Result<Vec<u8>, Enc
     out.extend_from_slice(&[ESC, b't', page.escpos_table()]);
     if let Some(kick) = layout.kick_drawer {
         out.extend_from_slice(&drawer_kick(kick)?);
+    }
+    if let Some(logo) = &layout.logo {
+        if logo.width > layout.width.dots() {
+            return Err(EncodeError::LogoTooWide(logo.width));
+        }
+        out.extend_from_slice(&[ESC, b'a', 1]);
+        out.extend_from_slice(&raster(logo));
+        out.extend_from_slice(&[ESC, b'a', 0]);
     }
 
     let total_label = format!("TOTAL {}", receipt.currency.code);
@@ -195,10 +312,51 @@ pub fn encode_receipt(receipt: &Receipt, layout: &Layout) -> Result<Vec<u8>, Enc
         out.extend_from_slice(&[ESC, b'a', 0]);
     }
 
+    if layout.barcode {
+        out.extend_from_slice(&[ESC, b'a', 1]);
+        out.extend_from_slice(&code128(&receipt.number.to_string()));
+        out.extend_from_slice(&[ESC, b'a', 0]);
+    }
+
     if layout.cut {
         out.extend_from_slice(&[GS, b'V', 66, 0]);
     }
     Ok(out)
+}
+
+/// `GS v 0`: the logo as a raster image, normal density.
+fn raster(logo: &Logo) -> Vec<u8> {
+    let bytes_per_row = logo.width.div_ceil(8).to_le_bytes();
+    let rows = logo.height.to_le_bytes();
+    let mut out = vec![
+        GS,
+        b'v',
+        b'0',
+        0,
+        bytes_per_row[0],
+        bytes_per_row[1],
+        rows[0],
+        rows[1],
+    ];
+    out.extend_from_slice(&logo.rows);
+    out.push(LF);
+    out
+}
+
+/// A CODE128 (code set B) barcode of `digits` with the number printed below it: height 60
+/// dots, module width 2. `digits` is a receipt number, far below the 255-byte limit.
+fn code128(digits: &str) -> Vec<u8> {
+    let data: Vec<u8> = b"{B"
+        .iter()
+        .chain(digits.as_bytes())
+        .copied()
+        .take(255)
+        .collect();
+    let mut out = vec![GS, b'h', 60, GS, b'w', 2, GS, b'H', 2, GS, b'k', 73];
+    out.push(u8::try_from(data.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(&data);
+    out.push(LF);
+    out
 }
 
 /// `ESC p m t1 t2`: on for `pulse_ms`, off for at least 500 ms (the printer uses `t1` when

@@ -6,6 +6,7 @@
 //! device model the transports, the UI and the engine share ([`device`]). Nothing here opens a
 //! device; transports (USB, serial, TCP 9100) and the print queue build on these pure pieces.
 
+pub mod bus;
 pub mod device;
 pub mod display;
 pub mod drawer;

@@ -10,6 +10,7 @@ use pos_core::sale::{
     Tender, Ticket, Unit,
 };
 use pos_core::{ProductId, TicketId};
+use pos_drivers::escpos::Logo;
 use pos_drivers::{
     encode_receipt, CodePage, DrawerKick, DrawerPin, EncodeError, Layout, PaperWidth,
 };
@@ -82,6 +83,8 @@ fn typical() -> (Receipt, Layout) {
         code_page: CodePage::Cp437,
         kick_drawer: None,
         cut: true,
+        logo: None,
+        barcode: false,
     };
     (r, layout)
 }
@@ -102,6 +105,8 @@ fn euro_accents() -> (Receipt, Layout) {
             pulse_ms: 100,
         }),
         cut: true,
+        logo: None,
+        barcode: false,
     };
     (r, layout)
 }
@@ -237,4 +242,62 @@ fn no_cut_no_qr_and_bad_pulse() {
         encode_receipt(&r, &layout),
         Err(EncodeError::DrawerPulse(0))
     );
+}
+
+/// A 16x4-dot logo as a binary PBM: a frame with a diagonal.
+fn pbm_logo() -> Vec<u8> {
+    let mut pbm = b"P4\n# 3PlugPOS test logo\n16 4\n".to_vec();
+    pbm.extend_from_slice(&[0xFF, 0xFF, 0xC0, 0x03, 0xC0, 0x03, 0xFF, 0xFF]);
+    pbm
+}
+
+#[test]
+fn logo_and_receipt_barcode_58mm() {
+    let (r, mut layout) = typical();
+    layout.logo = Some(Logo::from_pbm(&pbm_logo()).unwrap());
+    layout.barcode = true;
+    let bytes = check("logo_barcode_58mm_cp437", &r, &layout);
+    // GS v 0, normal density, 2 bytes per row, 4 rows, then the rows themselves.
+    let raster = [0x1d, b'v', b'0', 0, 2, 0, 4, 0, 0xFF, 0xFF, 0xC0, 0x03];
+    assert!(
+        bytes.windows(raster.len()).any(|w| w == raster),
+        "raster image missing"
+    );
+    // GS k 73 (CODE128) with code set B and the receipt number.
+    let barcode = [0x1d, b'k', 73, 4, b'{', b'B', b'4', b'1'];
+    assert!(
+        bytes.windows(barcode.len()).any(|w| w == barcode),
+        "receipt barcode missing"
+    );
+}
+
+#[test]
+fn bad_logos_are_refused_with_a_reason() {
+    assert!(matches!(
+        Logo::from_pbm(b"P1\n2 2\n0101"),
+        Err(EncodeError::Logo(_))
+    ));
+    assert!(matches!(
+        Logo::from_pbm(b"P4\n16 4\n\xff"),
+        Err(EncodeError::Logo(_))
+    ));
+    assert!(matches!(Logo::from_pbm(b"P4\n"), Err(EncodeError::Logo(_))));
+    assert!(matches!(Logo::new(0, 1, vec![]), Err(EncodeError::Logo(_))));
+    let wide = Logo::new(480, 1, vec![0; 60]).unwrap();
+    let (r, mut layout) = typical();
+    layout.logo = Some(wide);
+    assert_eq!(
+        encode_receipt(&r, &layout),
+        Err(EncodeError::LogoTooWide(480))
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn pbm_parsing_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        let _ = Logo::from_pbm(&bytes);
+        let mut with_header = b"P4 8 2 ".to_vec();
+        with_header.extend_from_slice(&bytes);
+        let _ = Logo::from_pbm(&with_header);
+    }
 }

@@ -73,6 +73,8 @@ fn layout() -> Layout {
         code_page: CodePage::Cp437,
         kick_drawer: None,
         cut: true,
+        logo: None,
+        barcode: false,
     }
 }
 

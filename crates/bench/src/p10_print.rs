@@ -93,6 +93,8 @@ fn run(settings: &Settings) -> Result<Figure> {
         code_page: CodePage::Cp858,
         kick_drawer: None,
         cut: true,
+        logo: None,
+        barcode: false,
     };
     let mut samples = Samples::default();
     for round in 0..warmup + rounds {

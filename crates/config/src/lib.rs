@@ -236,6 +236,11 @@ pub struct DevicesSection {
     pub printer_code_page: String,
     /// Extra USB printers recognised by VID:PID besides the printer class, e.g. ["04b8:0202"].
     pub usb_printers: Vec<String>,
+    /// A one-bit logo (binary PBM, at most 576 dots wide) printed above the receipt header;
+    /// empty for none. Default "".
+    pub printer_logo: String,
+    /// Print a barcode of the receipt number (scanned for returns and reprints). Default true.
+    pub receipt_barcode: bool,
     /// Cash drawer: "printer" (kicked through the printer's drawer port), a serial connection,
     /// or "none". Default "printer".
     pub drawer: String,
@@ -265,6 +270,8 @@ impl Default for DevicesSection {
             printer_paper: "80mm".to_owned(),
             printer_code_page: "cp858".to_owned(),
             usb_printers: Vec::new(),
+            printer_logo: String::new(),
+            receipt_barcode: true,
             drawer: "printer".to_owned(),
             drawer_pin: 2,
             drawer_pulse_ms: 100,
@@ -843,6 +850,8 @@ const TABLES: &[(&str, &[&str])] = &[
             "printer_paper",
             "printer_code_page",
             "usb_printers",
+            "printer_logo",
+            "receipt_barcode",
             "drawer",
             "drawer_pin",
             "drawer_pulse_ms",

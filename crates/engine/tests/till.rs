@@ -21,6 +21,8 @@ fn device_till(sim: &SimPrinter) -> DeviceTill {
         code_page: CodePage::Cp858,
         kick_drawer: None,
         cut: true,
+        logo: None,
+        barcode: false,
     };
     let kick = DrawerKick {
         pin: DrawerPin::Pin2,

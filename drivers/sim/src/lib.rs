@@ -12,7 +12,11 @@
 pub mod escpos_decode;
 pub mod printer;
 pub mod scanner;
+#[cfg(unix)]
+pub mod serial;
 
 pub use escpos_decode::{render, Align, Decoder, Item, Renderer};
 pub use printer::SimPrinter;
 pub use scanner::{RejectReason, ScanEvent, ScanFramer, ScannerConfig};
+#[cfg(unix)]
+pub use serial::{KickCounter, KickMatch, SimDrawer, SimScanner};

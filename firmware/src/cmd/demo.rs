@@ -17,7 +17,7 @@ use pos_core::sale::{
 };
 use pos_core::{DeviceRole, ProductId};
 use pos_device_sim::SimPrinter;
-use pos_drivers::escpos::{CodePage, Layout, PaperWidth};
+use pos_drivers::escpos::Layout;
 use pos_drivers::{EscPosPrinter, TcpTimeouts, TcpTransport};
 use pos_engine::{Credentials, Engine, PrintProgress};
 use pos_store::{Store, StoreError};
@@ -75,7 +75,10 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     let mut engine = Engine::new(till, cfg);
     terminal_setup(&mut engine, ctx)?;
     trade_day(&mut engine, args.sales)?;
-    print_receipts(&mut engine)?;
+    print_receipts(
+        &mut engine,
+        &crate::cmd::devices::receipt_layout(&ctx.config.devices)?,
+    )?;
 
     for (label, store) in [("hub", &hub), ("terminal-1", engine.store())] {
         let report = store
@@ -437,18 +440,12 @@ fn trade_day(engine: &mut Engine, sales: u32) -> anyhow::Result<()> {
 
 /// Print every queued receipt on the simulated network printer (the real ESC/POS driver and
 /// print queue), and show the first one as the printer rendered it.
-fn print_receipts(engine: &mut Engine) -> anyhow::Result<()> {
+fn print_receipts(engine: &mut Engine, layout: &Layout) -> anyhow::Result<()> {
     let sim = SimPrinter::start().context("cannot start the printer simulator")?;
     let mut printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
-    let layout = Layout {
-        width: PaperWidth::Mm58,
-        code_page: CodePage::Cp858,
-        kick_drawer: None,
-        cut: true,
-    };
     let mut printed = 0;
     loop {
-        match engine.print_next(&mut printer, &layout)? {
+        match engine.print_next(&mut printer, layout)? {
             PrintProgress::Idle => break,
             PrintProgress::Printed { .. } => printed += 1,
             PrintProgress::Waiting { problem, .. } => anyhow::bail!("printer: {problem}"),

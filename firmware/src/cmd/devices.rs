@@ -121,7 +121,21 @@ fn serial_target(rest: &str) -> anyhow::Result<(String, u32)> {
     Ok((path.to_owned(), baud))
 }
 
-/// The printer layout the config asks for.
+/// The printer layout the config asks for, with the logo file loaded.
+pub fn receipt_layout(devices: &DevicesSection) -> anyhow::Result<Layout> {
+    let mut layout = layout(devices, false);
+    layout.barcode = devices.receipt_barcode;
+    if !devices.printer_logo.is_empty() {
+        let bytes = std::fs::read(&devices.printer_logo)
+            .with_context(|| format!("cannot read the logo {}", devices.printer_logo))?;
+        let logo = pos_drivers::escpos::Logo::from_pbm(&bytes)
+            .with_context(|| format!("logo {}", devices.printer_logo))?;
+        layout.logo = Some(logo);
+    }
+    Ok(layout)
+}
+
+/// The printer layout the config asks for (no logo, no barcode).
 pub fn layout(devices: &DevicesSection, kick: bool) -> Layout {
     Layout {
         width: if devices.printer_paper == "58mm" {
@@ -136,6 +150,8 @@ pub fn layout(devices: &DevicesSection, kick: bool) -> Layout {
         },
         kick_drawer: kick.then(|| drawer_kick(devices)),
         cut: true,
+        logo: None,
+        barcode: false,
     }
 }
 

@@ -42,6 +42,8 @@ fn run(dir: &str, addr: &str) -> Result<(), Box<dyn std::error::Error>> {
         code_page: CodePage::Cp437,
         kick_drawer: None,
         cut: true,
+        logo: None,
+        barcode: false,
     };
     loop {
         match engine.print_next(&mut printer, &layout)? {
