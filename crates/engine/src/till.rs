@@ -4,13 +4,19 @@
 //! or a no-sale with a reason (`shift.no_sale`); the kick is sent only after that commit, so
 //! the log knows of every opening. A drawer that stays open past the configured time is
 //! logged as `security.drawer_left_open`. Device trouble never blocks the sale: the receipt
-//! stays queued and the cashier is told what to do.
+//! stays queued and the cashier is told what to do. The customer display (if any) shows each
+//! scanned item, then the total, then a welcome message.
 
 use pos_audit::EventDraft;
+use pos_core::sale::LineNo;
 use pos_core::sale::Receipt;
+use pos_drivers::display::LineDisplay;
 use pos_drivers::drawer::{DrawerWatch, DrawerWatchEvent};
 use pos_drivers::escpos::{DrawerKick, Layout};
-use pos_drivers::{DrawerStatus, ReceiptPrinter};
+use pos_drivers::{DrawerStatus, ReceiptPrinter, Transport};
+
+/// What the customer display shows between sales.
+const IDLE_MESSAGE: &str = "Welcome!";
 
 use crate::{Credentials, Engine, PrintProgress, Result};
 
@@ -27,6 +33,9 @@ pub struct TillSale {
 
 pub struct Till {
     engine: Engine,
+    /// The customer-facing line display, if any: it shows each item, the total, then an
+    /// idle message. A display fault never stops a sale.
+    display: Option<(Box<dyn Transport>, LineDisplay)>,
     printer: Box<dyn ReceiptPrinter>,
     layout: Layout,
     /// How the drawer is kicked through the printer; `None` when there is no drawer.
@@ -53,10 +62,56 @@ impl Till {
     ) -> Till {
         Till {
             engine,
+            display: None,
             printer,
             layout,
             drawer,
             watch: DrawerWatch::new(left_open_after_ms),
+        }
+    }
+
+    /// Attach a customer line display and show the idle message on it.
+    pub fn with_display(mut self, transport: Box<dyn Transport>, display: LineDisplay) -> Till {
+        let mut hello = display.init();
+        hello.extend(display.idle(IDLE_MESSAGE));
+        self.display = Some((transport, display));
+        self.show(hello);
+        self
+    }
+
+    /// Scan at the till: the item and its price appear on the customer display.
+    pub fn scan(&mut self, code: &str) -> Result<LineNo> {
+        let line = self.engine.scan(code)?;
+        let shown = self
+            .engine
+            .ticket()
+            .and_then(|t| t.line(line).ok())
+            .map(|l| {
+                let price = l.amount().map(|a| a.to_string()).unwrap_or_default();
+                (l.name.clone(), price)
+            });
+        if let (Some((name, price)), Some((_, display))) = (shown, &self.display) {
+            let bytes = display.item_line(&name, &price);
+            self.show(bytes);
+        }
+        Ok(line)
+    }
+
+    /// Show the amount due on the customer display (at the start of payment).
+    pub fn show_total(&mut self) -> Result<()> {
+        let due = self.engine.balance()?.remaining;
+        if let Some((_, display)) = &self.display {
+            let bytes = display.total(&due.to_string());
+            self.show(bytes);
+        }
+        Ok(())
+    }
+
+    fn show(&mut self, bytes: Vec<u8>) {
+        if let Some((transport, _)) = &mut self.display {
+            if let Err(e) = transport.write_all(&bytes) {
+                tracing::warn!("customer display: {e}");
+            }
         }
     }
 
@@ -80,6 +135,10 @@ impl Till {
         let print = self
             .engine
             .print_next(self.printer.as_mut(), &self.layout)?;
+        if let Some((_, display)) = &self.display {
+            let bytes = display.idle(IDLE_MESSAGE);
+            self.show(bytes);
+        }
         Ok(TillSale {
             receipt,
             drawer_opened,

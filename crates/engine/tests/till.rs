@@ -121,3 +121,46 @@ fn a_drawer_left_open_is_logged_once() {
     );
     till.tick(95_000, Some(DrawerStatus::Closed)).unwrap();
 }
+
+/// A display transport whose bytes the test can read after the till took it.
+struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl pos_drivers::Transport for Shared {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(())
+    }
+    fn read_some(&mut self, _: &mut [u8], _: std::time::Duration) -> std::io::Result<usize> {
+        Ok(0)
+    }
+    fn reconnect(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "test display".into()
+    }
+}
+
+#[test]
+fn the_customer_display_shows_item_total_and_welcome() {
+    use pos_drivers::display::LineDisplay;
+    let sim = SimPrinter::start().unwrap();
+    let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut till =
+        device_till(&sim).with_display(Box::new(Shared(screen.clone())), LineDisplay::default());
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    assert!(text(&screen.lock().unwrap()).contains("Welcome!"));
+    screen.lock().unwrap().clear();
+    till.scan(COLA_EAN).unwrap();
+    let shown = text(&screen.lock().unwrap());
+    assert!(
+        shown.contains("Cola 0.5l") && shown.contains("1.99"),
+        "{shown:?}"
+    );
+    till.show_total().unwrap();
+    assert!(text(&screen.lock().unwrap()).contains("TOTAL"));
+    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    screen.lock().unwrap().clear();
+    till.complete(1_000).unwrap();
+    assert!(text(&screen.lock().unwrap()).contains("Welcome!"));
+}
