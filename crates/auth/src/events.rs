@@ -72,6 +72,16 @@ pub struct RolesChanged {
     pub after: Vec<String>,
 }
 
+/// `user.badge_assigned`: the lookup key of a badge (a keyed hash, not the badge itself), so a
+/// terminal finds the user from a scan; the badge's verifier is a `credential_set` (kind badge)
+/// in the same commit. A badge moved to another user leaves the previous one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BadgeAssigned {
+    pub user: UserId,
+    pub lookup: String,
+}
+
 /// `user.deactivated`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -226,6 +236,7 @@ kinds! {
     CredentialSet => USER_MODULE, "credential_set";
     RolesChanged => USER_MODULE, "roles_changed";
     UserDeactivated => USER_MODULE, "deactivated";
+    BadgeAssigned => USER_MODULE, "badge_assigned";
     RoleDefined => USER_MODULE, "role_defined";
     LoginSucceeded => SECURITY_MODULE, "login_succeeded";
     LoginFailed => SECURITY_MODULE, "login_failed";

@@ -569,6 +569,75 @@ impl Store {
         Ok((before, after))
     }
 
+    /// Give `name` a badge (scanned at the terminal to log in): only its verifier and a keyed
+    /// lookup hash are stored. A badge that belonged to someone else moves to `name`.
+    pub fn set_badge(
+        &mut self,
+        actor: &Principal,
+        name: &str,
+        badge: &str,
+        policy: &AccountPolicy,
+    ) -> Result<(), AccountError> {
+        let account = self.existing(name, policy)?;
+        self.check(
+            actor,
+            authorize_user_admin_on(actor, &account.principal()),
+            Permission::UserAdmin,
+        )?;
+        pos_auth::check_badge(badge).map_err(AccountError::Credential)?;
+        let verifier = pos_auth::hash_secret(badge).map_err(AccountError::Credential)?;
+        let lookup = self.badge_key(badge);
+        self.append(vec![
+            user_draft(
+                ev::CredentialSet::KIND,
+                &ev::CredentialSet {
+                    user: account.user,
+                    kind: CredentialKind::Badge,
+                    verifier,
+                    must_change: false,
+                },
+            )
+            .by(actor.user),
+            user_draft(
+                ev::BadgeAssigned::KIND,
+                &ev::BadgeAssigned {
+                    user: account.user,
+                    lookup,
+                },
+            )
+            .by(actor.user),
+        ])?;
+        Ok(())
+    }
+
+    /// Log in by scanning a badge: finds the user from the badge, then decides like any login
+    /// (lockout, MFA, deactivation). An unknown badge is a failed attempt in the log.
+    pub fn login_badge(
+        &mut self,
+        badge: &str,
+        policy: &AccountPolicy,
+    ) -> Result<Result<LoginOk, LoginRefusal>, AccountError> {
+        let lookup = self.badge_key(badge);
+        let name: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT a.name FROM user_badges b JOIN user_accounts a ON a.user = b.user
+                 WHERE b.lookup = ?1",
+                [lookup],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err())?;
+        // An unknown badge goes through the same decision as an unknown user name.
+        let name = name.unwrap_or_else(|| "(unknown badge)".to_owned());
+        self.login(&name, badge, None, policy)
+    }
+
+    /// The badge lookup key: keyed by the branch, so the same badge in another shop differs.
+    fn badge_key(&self, badge: &str) -> String {
+        pos_auth::badge_lookup_key(self.identity().branch.as_bytes(), badge)
+    }
+
     /// Lock (`lock = true`) or unlock an account by hand.
     pub fn set_locked(
         &mut self,
@@ -739,6 +808,7 @@ impl Projection for UserProjection {
             "user_credentials",
             "user_secret_history",
             "user_roles",
+            "user_badges",
         ]
     }
     fn apply(&self, tx: &Transaction<'_>, event: &Event) -> Result<(), Refusal> {
@@ -787,6 +857,14 @@ impl Projection for UserProjection {
                 if n == 0 {
                     return Err(Refusal(format!("unknown user {}", p.user)));
                 }
+            }
+            ev::BadgeAssigned::KIND => {
+                let p: ev::BadgeAssigned = payload(event)?;
+                require_user(tx, p.user)?;
+                tx.prepare_cached("DELETE FROM user_badges WHERE user = ?1 OR lookup = ?2")?
+                    .execute(params![p.user.as_bytes(), p.lookup])?;
+                tx.prepare_cached("INSERT INTO user_badges (lookup, user) VALUES (?1, ?2)")?
+                    .execute(params![p.lookup, p.user.as_bytes()])?;
             }
             ev::UserDeactivated::KIND => {
                 let p: ev::UserDeactivated = payload(event)?;

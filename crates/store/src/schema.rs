@@ -255,11 +255,21 @@ CREATE TABLE print_jobs (
 CREATE INDEX print_jobs_waiting ON print_jobs (terminal, printed_hlc, queued_hlc);
 "#;
 
+const V5_BADGES: &str = r#"
+-- Module `user`: badge lookup keys (keyed hashes of badge codes) -> user, for badge login.
+CREATE TABLE user_badges (
+    lookup TEXT PRIMARY KEY,
+    user   BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX user_badges_by_user ON user_badges (user);
+"#;
+
 const MIGRATIONS: &[M<'static>] = &[
     M::up(V1_LOG).comment("event log, checkpoints, seals, core modules"),
     M::up(V2_IDENTITY).comment("users, credentials, roles, login state, device revocation"),
     M::up(V3_OPERATIONS).comment("catalogue, sales, refunds, voids, parked tickets, shifts"),
     M::up(V4_PRINT).comment("receipt print queue"),
+    M::up(V5_BADGES).comment("badge login lookup"),
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

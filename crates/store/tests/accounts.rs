@@ -970,3 +970,57 @@ fn custom_roles_are_defined_by_user_admins_with_before_and_after() {
         .unwrap_err();
     assert!(matches!(err, AccountError::Denied(_)), "{err}");
 }
+
+#[test]
+fn a_scanned_badge_logs_its_user_in_and_can_move_to_someone_else() {
+    let dir = tempdir();
+    let mut store = hub(dir.path());
+    let p = policy();
+    let (admin_id, _) = admin(&mut store, &p);
+    let admin = principal(&store, admin_id);
+    let alice = user(&mut store, &admin, "alice", "cashier", ALICE_PIN, &p);
+    let bob = user(&mut store, &admin, "bob", "cashier", BOB_PIN, &p);
+    const BADGE: &str = "EMP-0042-7781";
+
+    store.set_badge(&admin, "alice", BADGE, &p).unwrap();
+    let ok = store.login_badge(BADGE, &p).unwrap().unwrap();
+    assert_eq!(ok.user, alice);
+    assert_eq!(ok.method, CredentialKind::Badge);
+
+    // An unknown badge is refused like a wrong secret, and logged as a failed attempt.
+    let failures_before = payloads(&store, "security.login_failed").len();
+    let refused = store.login_badge("EMP-9999-0000", &p).unwrap().unwrap_err();
+    assert!(
+        matches!(refused, LoginRefusal::UnknownOrWrong { .. }),
+        "{refused:?}"
+    );
+    assert_eq!(
+        payloads(&store, "security.login_failed").len(),
+        failures_before + 1
+    );
+
+    // The badge moves to bob: it now logs bob in.
+    store.set_badge(&admin, "bob", BADGE, &p).unwrap();
+    assert_eq!(store.login_badge(BADGE, &p).unwrap().unwrap().user, bob);
+
+    // Bad badges are refused; a cashier cannot hand out badges.
+    assert!(matches!(
+        store.set_badge(&admin, "alice", "ab", &p),
+        Err(AccountError::Credential(_))
+    ));
+    let alice_p = principal(&store, alice);
+    assert!(matches!(
+        store.set_badge(&alice_p, "bob", "EMP-0001-0001", &p),
+        Err(AccountError::Denied(_))
+    ));
+    // Neither the badge nor its plain hash-free form is in any payload.
+    for kind in ["user.credential_set", "user.badge_assigned"] {
+        for payload in payloads(&store, kind) {
+            assert!(!payload.to_string().contains(BADGE), "{payload}");
+        }
+    }
+    // Rebuild gives the same badge table.
+    let live = store.projection_dump().unwrap();
+    store.rebuild().unwrap();
+    assert_eq!(store.projection_dump().unwrap(), live);
+}

@@ -33,6 +33,10 @@ pub enum UserCommand {
     /// Add or remove roles of a user.
     #[command(after_help = SECRETS_HELP)]
     Role(RoleArgs),
+    /// Give a user a badge to scan at the terminal (after the actor's lines, the badge code on
+    /// stdin); a badge held by someone else moves to this user.
+    #[command(after_help = SECRETS_HELP)]
+    Badge(TargetArgs),
 }
 
 #[derive(Debug, Args)]
@@ -98,8 +102,11 @@ TOTP code on the next line if the account uses one. Exit 0: logged in; 1: refuse
 )]
 pub struct LoginArgs {
     /// Login name.
-    #[arg(long = "user", value_name = "NAME")]
-    pub user: String,
+    #[arg(long = "user", value_name = "NAME", required_unless_present = "badge")]
+    pub user: Option<String>,
+    /// Log in with a badge code (read from stdin) instead of a name and secret.
+    #[arg(long, conflicts_with = "user")]
+    pub badge: bool,
 }
 
 pub fn run(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
@@ -175,6 +182,15 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> anyhow::Result<()> {
                 Ok(())
             }
         },
+        UserCommand::Badge(args) => {
+            let actor = authenticate(&mut store, &args.actor.actor, &mut input, ctx)?;
+            let badge = input.next("Badge code")?;
+            store
+                .set_badge(&actor, &args.name, &badge, &policy)
+                .map_err(refused)?;
+            println!("Badge set for {}", args.name);
+            Ok(())
+        }
         UserCommand::Role(args) => {
             if args.add.is_empty() && args.remove.is_empty() {
                 anyhow::bail!("nothing to do: give --add ROLE and/or --remove ROLE");
@@ -198,12 +214,26 @@ pub fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
     let mut store = ctx.open_store()?;
     let policy = ctx.account_policy();
     let mut input = SecretInput::from_stdin()?;
-    let secret = input.next("Secret")?;
-    let code = input.next_optional("TOTP code (empty if none)")?;
-    match store
-        .login(&args.user, &secret, code.as_deref(), &policy)
-        .map_err(refused)?
-    {
+    let outcome = match &args.user {
+        Some(user) if !args.badge => {
+            let secret = input.next("Secret")?;
+            let code = input.next_optional("TOTP code (empty if none)")?;
+            store.login(user, &secret, code.as_deref(), &policy)
+        }
+        _ => {
+            let badge = input.next("Badge")?;
+            store.login_badge(&badge, &policy)
+        }
+    };
+    let who = |store: &pos_store::Store, user| -> String {
+        store
+            .users()
+            .ok()
+            .and_then(|users| users.into_iter().find(|u| u.user == user))
+            .map(|u| u.name)
+            .unwrap_or_default()
+    };
+    match outcome.map_err(refused)? {
         Ok(ok) => {
             let roles = store
                 .principal(ok.user)?
@@ -215,13 +245,13 @@ pub fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
                         .join(", ")
                 })
                 .unwrap_or_default();
-            println!("OK logged in as {} ({roles})", args.user);
+            println!("OK logged in as {} ({roles})", who(&store, ok.user));
             Ok(())
         }
         Err(LoginRefusal::MustChangeSecret) => Err(CheckFailed(format!(
             "login refused: {} (pos user passwd {})",
             LoginRefusal::MustChangeSecret,
-            args.user
+            args.user.as_deref().unwrap_or("NAME")
         ))
         .into()),
         Err(refusal) => Err(CheckFailed(format!("login refused: {}", describe(&refusal))).into()),
