@@ -1,0 +1,15 @@
+//! Compiles the `.slint` screens; glyphs are embedded for the software renderer so the
+//! appliance and headless tests need no system fonts at run time.
+
+fn main() {
+    // Glyphs are pre-rendered at the sizes found as literals; the type scale lives in the
+    // `Theme` global, so its sizes (theme.slint) are listed here. Keep the two in step.
+    std::env::set_var("SLINT_FONT_SIZES", "16,20,28,40,64");
+    println!("cargo:rerun-if-changed=ui");
+    let config = slint_build::CompilerConfiguration::new()
+        .embed_resources(slint_build::EmbedResourcesKind::EmbedForSoftwareRenderer);
+    if let Err(e) = slint_build::compile_with_config("ui/app.slint", config) {
+        // A build script reports by panicking; the message is the Slint compiler's.
+        panic!("slint compile failed: {e}");
+    }
+}

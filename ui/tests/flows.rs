@@ -1,0 +1,171 @@
+//! Headless UI flows through the real engine: the view-model driven by dispatched pointer and
+//! key events and by the Slint callbacks the buttons are bound to.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use pos_core::sale::{LineNo, Money};
+use pos_ui::{headless, Screen, Terminal};
+use slint::{ComponentHandle, Model};
+use support::*;
+
+fn eur(m: Money) -> String {
+    format!("EUR {}", m.format(&pos_core::sale::Currency::default()))
+}
+
+fn terminal(dir: &std::path::Path) -> Terminal {
+    headless::init().unwrap();
+    Terminal::new(engine(dir)).unwrap()
+}
+
+/// Type `staff`'s name on the keyboard and the PIN on the pad, then tap "Log in".
+fn log_in(t: &Terminal, staff: Staff) {
+    let w = t.window();
+    headless::type_text(w.window(), staff.0);
+    assert_eq!(w.get_login_name(), staff.0);
+    for d in staff.1.chars() {
+        w.invoke_login_digit(d.to_string().into());
+    }
+    assert_eq!(w.get_login_pin_mask().chars().count(), staff.1.len());
+    w.invoke_login_submit();
+}
+
+#[test]
+fn login_scan_three_pay_cash_complete() {
+    let dir = tempdir();
+    let t = terminal(dir.path());
+    let w = t.window();
+    assert_eq!(t.screen(), Some(Screen::Login));
+    assert_eq!(w.get_screen(), "login");
+
+    log_in(&t, CASHIER);
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    assert_eq!(t.screen(), Some(Screen::Sale));
+    assert_eq!(w.get_user_text(), CASHIER.0);
+
+    for code in [COLA_EAN, WATER_EAN8, CAKE_PLU] {
+        assert!(t.scan(code), "{}", w.get_error_text());
+    }
+    assert_eq!(w.get_lines().row_count(), 3);
+    let names: Vec<String> = w.get_lines().iter().map(|l| l.name.to_string()).collect();
+    assert_eq!(names, ["Cola 0.5l", "Water 1l", "Cake slice"]);
+    let balance = t.with_engine(|e| e.balance().unwrap()).unwrap();
+    assert_eq!(w.get_total_text(), eur(balance.due));
+
+    // A finger on the big "Pay" button (bottom right of the sale screen).
+    headless::tap(w.window(), 1000.0, 720.0);
+    assert_eq!(t.screen(), Some(Screen::Payment));
+    assert_eq!(w.get_due_text(), eur(balance.due));
+
+    // 10.00 keyed on the pad, then Cash.
+    for d in ["1", "0", "0", "0"] {
+        w.invoke_amount_digit(d.into());
+    }
+    assert_eq!(w.get_amount_text(), "10.00");
+    w.invoke_tender_cash();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    let paid = t.with_engine(|e| e.balance().unwrap()).unwrap();
+    assert_eq!(paid.paid, Money(1000));
+    assert_eq!(w.get_change_text(), eur(paid.change));
+    assert_eq!(w.get_remaining_text(), eur(Money(0)));
+    assert!(w.get_paid_in_full());
+
+    w.invoke_complete_sale();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    let receipt = t.last_receipt().expect("a receipt");
+    let stored = t
+        .with_engine(|e| e.receipt(receipt.number, false).unwrap())
+        .unwrap();
+    assert_eq!(stored.sale, receipt.sale);
+    assert_eq!(receipt.sale.lines.len(), 3);
+    assert_eq!(receipt.sale.totals.due, balance.due);
+    assert_eq!(receipt.sale.change, paid.change);
+    assert_eq!(w.get_change_text(), eur(receipt.sale.change));
+    assert!(t.with_engine(|e| e.ticket().is_none()).unwrap());
+    assert_eq!(t.screen(), Some(Screen::Sale));
+    assert_eq!(w.get_lines().row_count(), 0);
+
+    // And it draws: the frame is not one flat colour.
+    let frame = headless::render_rgb(&headless::last_window().unwrap());
+    assert!(frame.chunks(3).any(|p| p != &frame[..3]));
+}
+
+#[test]
+fn wrong_pin_shows_the_engines_message_and_scans_wait_for_the_dialog() {
+    let dir = tempdir();
+    let t = terminal(dir.path());
+    let w = t.window();
+    headless::type_text(w.window(), CASHIER.0);
+    for d in "0000".chars() {
+        w.invoke_login_digit(d.to_string().into());
+    }
+    w.invoke_login_submit();
+    assert!(w.get_error_visible());
+    let expected = t
+        .with_engine(|e| e.login(c(("alice", "1111"))).err().unwrap().to_string())
+        .unwrap();
+    assert!(!w.get_error_text().is_empty());
+    // Same kind of refusal, same words as the engine's.
+    assert_eq!(
+        w.get_error_text().split(':').next(),
+        expected.split(':').next()
+    );
+    assert_eq!(t.screen(), Some(Screen::Login));
+    assert_eq!(w.get_login_pin_mask(), "", "a refused PIN is cleared");
+
+    // A scan while the dialog is open is ignored, never a hidden line.
+    assert!(!t.scan(COLA_EAN));
+    assert!(t.with_engine(|e| e.ticket().is_none()).unwrap());
+    w.invoke_dismiss_error();
+    assert!(!w.get_error_visible());
+
+    // A scan on the lock screen is refused with the engine's message.
+    assert!(!t.scan(COLA_EAN));
+    assert!(w.get_error_visible());
+    assert!(
+        w.get_error_text().contains("log in"),
+        "{}",
+        w.get_error_text()
+    );
+}
+
+#[test]
+fn void_line_needs_the_approvers_pin_and_a_reason() {
+    let dir = tempdir();
+    let t = terminal(dir.path());
+    let w = t.window();
+    log_in(&t, CASHIER);
+    assert!(t.scan(COLA_EAN));
+    assert!(t.scan(BANANA_PLU));
+
+    w.set_selected_line(0);
+    w.invoke_void_clicked();
+    assert!(w.get_approval_visible());
+    assert!(w.get_approval_reasons().row_count() > 0);
+    // A scan under the overlay is ignored.
+    assert!(!t.scan(WATER_EAN8));
+
+    headless::type_text(w.window(), SUPERVISOR.0);
+    assert_eq!(w.get_approver_name(), SUPERVISOR.0);
+    for d in SUPERVISOR.1.chars() {
+        w.invoke_approval_digit(d.to_string().into());
+    }
+    w.invoke_approval_reason_picked(0);
+    assert_eq!(w.get_approval_reason(), 0);
+    w.invoke_approve();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    assert!(!w.get_approval_visible());
+
+    let voided = t
+        .with_engine(|e| e.ticket().unwrap().line(LineNo(1)).unwrap().voided)
+        .unwrap();
+    assert!(voided);
+    assert!(w.get_lines().row_data(0).unwrap().voided);
+    let due = t.with_engine(|e| e.balance().unwrap().due).unwrap();
+    assert_eq!(w.get_total_text(), eur(due));
+    assert_eq!(
+        t.with_engine(|e| e.ticket().unwrap().lines().len()),
+        Some(2)
+    );
+}
