@@ -94,6 +94,14 @@ impl CodePage {
         }
     }
 
+    /// The character byte `b` stands for in this page (what a printer prints for it).
+    pub fn decode_byte(self, b: u8) -> char {
+        match b.checked_sub(0x80) {
+            None => char::from(b),
+            Some(i) => self.high_half()[usize::from(i)],
+        }
+    }
+
     fn high_half(self) -> &'static [char; 128] {
         match self {
             CodePage::Cp437 => &CP437_HIGH,

@@ -18,6 +18,7 @@
 //! selected by `ESC t n`: 0 = CP437 (the power-on default), 2 = CP850, 19 = CP858 (CP850 with `€`
 //! at 0xD5). High bytes under any other code page decode to U+FFFD.
 
+use pos_drivers::escpos::CodePage;
 use std::fmt::Write as _;
 
 /// Largest command (in bytes) that is buffered whole; larger known-length commands are skipped.
@@ -455,41 +456,15 @@ fn lossy_ascii(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// CP437 characters for bytes 0x80..=0xFF.
-const CP437_HIGH: [char; 128] = [
-    'Ç', 'ü', 'é', 'â', 'ä', 'à', 'å', 'ç', 'ê', 'ë', 'è', 'ï', 'î', 'ì', 'Ä', 'Å', //
-    'É', 'æ', 'Æ', 'ô', 'ö', 'ò', 'û', 'ù', 'ÿ', 'Ö', 'Ü', '¢', '£', '¥', '₧', 'ƒ', //
-    'á', 'í', 'ó', 'ú', 'ñ', 'Ñ', 'ª', 'º', '¿', '⌐', '¬', '½', '¼', '¡', '«', '»', //
-    '░', '▒', '▓', '│', '┤', '╡', '╢', '╖', '╕', '╣', '║', '╗', '╝', '╜', '╛', '┐', //
-    '└', '┴', '┬', '├', '─', '┼', '╞', '╟', '╚', '╔', '╩', '╦', '╠', '═', '╬', '╧', //
-    '╨', '╤', '╥', '╙', '╘', '╒', '╓', '╫', '╪', '┘', '┌', '█', '▄', '▌', '▐', '▀', //
-    'α', 'ß', 'Γ', 'π', 'Σ', 'σ', 'µ', 'τ', 'Φ', 'Θ', 'Ω', 'δ', '∞', 'φ', 'ε', '∩', //
-    '≡', '±', '≥', '≤', '⌠', '⌡', '÷', '≈', '°', '∙', '·', '√', 'ⁿ', '²', '■', '\u{a0}',
-];
-
-/// CP850 characters for bytes 0x80..=0xFF (CP858 differs only at 0xD5: `€` instead of `ı`).
-const CP850_HIGH: [char; 128] = [
-    'Ç', 'ü', 'é', 'â', 'ä', 'à', 'å', 'ç', 'ê', 'ë', 'è', 'ï', 'î', 'ì', 'Ä', 'Å', //
-    'É', 'æ', 'Æ', 'ô', 'ö', 'ò', 'û', 'ù', 'ÿ', 'Ö', 'Ü', 'ø', '£', 'Ø', '×', 'ƒ', //
-    'á', 'í', 'ó', 'ú', 'ñ', 'Ñ', 'ª', 'º', '¿', '®', '¬', '½', '¼', '¡', '«', '»', //
-    '░', '▒', '▓', '│', '┤', 'Á', 'Â', 'À', '©', '╣', '║', '╗', '╝', '¢', '¥', '┐', //
-    '└', '┴', '┬', '├', '─', '┼', 'ã', 'Ã', '╚', '╔', '╩', '╦', '╠', '═', '╬', '¤', //
-    'ð', 'Ð', 'Ê', 'Ë', 'È', 'ı', 'Í', 'Î', 'Ï', '┘', '┌', '█', '▄', '¦', 'Ì', '▀', //
-    'Ó', 'ß', 'Ô', 'Ò', 'õ', 'Õ', 'µ', 'þ', 'Þ', 'Ú', 'Û', 'Ù', 'ý', 'Ý', '¯', '´', //
-    '\u{ad}', '±', '‗', '¾', '¶', '§', '÷', '¸', '°', '¨', '·', '¹', '³', '²', '■', '\u{a0}',
-];
-
 /// Decode one printable byte under code page `page` (`ESC t n` numbering).
 pub fn decode_byte(page: u8, b: u8) -> char {
-    if b < 0x80 {
-        return char::from(b);
-    }
-    let i = usize::from(b - 0x80);
+    // The tables are the driver's own (`pos_drivers::escpos::CodePage`): what it encodes, the
+    // simulator decodes. CP850 is CP858 with `ı` where CP858 has `€`.
     match page {
-        0 => CP437_HIGH[i],
-        2 => CP850_HIGH[i],
-        19 if b == 0xD5 => '€',
-        19 => CP850_HIGH[i],
+        _ if b < 0x80 => char::from(b),
+        0 => CodePage::Cp437.decode_byte(b),
+        2 if b == 0xD5 => 'ı',
+        2 | 19 => CodePage::Cp858.decode_byte(b),
         _ => char::REPLACEMENT_CHARACTER,
     }
 }
