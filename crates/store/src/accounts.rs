@@ -91,6 +91,24 @@ fn user_draft(kind: &str, payload: &impl serde::Serialize) -> EventDraft {
     EventDraft::json(ev::USER_MODULE, kind, payload)
 }
 
+/// A `user.credential_set` event: a verifier (never the secret) for `user`.
+fn credential_draft(
+    user: UserId,
+    kind: CredentialKind,
+    verifier: String,
+    must_change: bool,
+) -> EventDraft {
+    user_draft(
+        ev::CredentialSet::KIND,
+        &ev::CredentialSet {
+            user,
+            kind,
+            verifier,
+            must_change,
+        },
+    )
+}
+
 fn security_draft(event: &ev::SecurityEventPayload) -> EventDraft {
     EventDraft::json(ev::SECURITY_MODULE, event.kind, &event.body)
 }
@@ -372,15 +390,7 @@ impl Store {
                     roles: roles.iter().map(|r| r.name.clone()).collect(),
                 },
             )),
-            by(user_draft(
-                ev::CredentialSet::KIND,
-                &ev::CredentialSet {
-                    user,
-                    kind,
-                    verifier,
-                    must_change: true,
-                },
-            )),
+            by(credential_draft(user, kind, verifier, true)),
         ])?;
         Ok((user, secret))
     }
@@ -442,29 +452,13 @@ impl Store {
                 .map_err(AccountError::Credential)?,
         }
         let verifier = pos_auth::hash_secret(new).map_err(AccountError::Credential)?;
-        let mut drafts = vec![user_draft(
-            ev::CredentialSet::KIND,
-            &ev::CredentialSet {
-                user: account.user,
-                kind,
-                verifier,
-                must_change: false,
-            },
-        )
-        .by(account.user)];
+        let mut drafts =
+            vec![credential_draft(account.user, kind, verifier, false).by(account.user)];
         let enrolled = if account.mfa_required && !has_totp {
             let totp = TotpSecret::generate();
             drafts.push(
-                user_draft(
-                    ev::CredentialSet::KIND,
-                    &ev::CredentialSet {
-                        user: account.user,
-                        kind: CredentialKind::Totp,
-                        verifier: totp.to_base32(),
-                        must_change: false,
-                    },
-                )
-                .by(account.user),
+                credential_draft(account.user, CredentialKind::Totp, totp.to_base32(), false)
+                    .by(account.user),
             );
             Some(totp)
         } else {
@@ -502,28 +496,16 @@ impl Store {
         name: &str,
         policy: &AccountPolicy,
     ) -> Result<String, AccountError> {
-        let account = self.existing(name, policy)?;
-        self.check(
-            actor,
-            authorize_user_admin_on(actor, &account.principal()),
-            Permission::UserAdmin,
-        )?;
+        let account = self.administered(actor, name, policy)?;
         let kind = secret_kind(&account.roles);
         let secret = match kind {
             CredentialKind::Pin => pos_auth::generate_pin(6),
             _ => pos_auth::generate_one_time_password(),
         };
         let verifier = pos_auth::hash_secret(&secret).map_err(AccountError::Credential)?;
-        self.append(vec![user_draft(
-            ev::CredentialSet::KIND,
-            &ev::CredentialSet {
-                user: account.user,
-                kind,
-                verifier,
-                must_change: true,
-            },
-        )
-        .by(actor.user)])?;
+        self.append(vec![
+            credential_draft(account.user, kind, verifier, true).by(actor.user)
+        ])?;
         Ok(secret)
     }
 
@@ -578,26 +560,12 @@ impl Store {
         badge: &str,
         policy: &AccountPolicy,
     ) -> Result<(), AccountError> {
-        let account = self.existing(name, policy)?;
-        self.check(
-            actor,
-            authorize_user_admin_on(actor, &account.principal()),
-            Permission::UserAdmin,
-        )?;
+        let account = self.administered(actor, name, policy)?;
         pos_auth::check_badge(badge).map_err(AccountError::Credential)?;
         let verifier = pos_auth::hash_secret(badge).map_err(AccountError::Credential)?;
         let lookup = self.badge_key(badge);
         self.append(vec![
-            user_draft(
-                ev::CredentialSet::KIND,
-                &ev::CredentialSet {
-                    user: account.user,
-                    kind: CredentialKind::Badge,
-                    verifier,
-                    must_change: false,
-                },
-            )
-            .by(actor.user),
+            credential_draft(account.user, CredentialKind::Badge, verifier, false).by(actor.user),
             user_draft(
                 ev::BadgeAssigned::KIND,
                 &ev::BadgeAssigned {
@@ -646,12 +614,7 @@ impl Store {
         lock: bool,
         policy: &AccountPolicy,
     ) -> Result<(), AccountError> {
-        let account = self.existing(name, policy)?;
-        self.check(
-            actor,
-            authorize_user_admin_on(actor, &account.principal()),
-            Permission::UserAdmin,
-        )?;
+        let account = self.administered(actor, name, policy)?;
         let draft = if lock {
             security_draft(
                 &ev::SecurityEvent::UserLocked(ev::UserLocked {
@@ -667,6 +630,22 @@ impl Store {
         };
         self.append(vec![draft.by(actor.user)])?;
         Ok(())
+    }
+
+    /// The account `name`, if `actor` may administer it (a denial is logged).
+    fn administered(
+        &mut self,
+        actor: &Principal,
+        name: &str,
+        policy: &AccountPolicy,
+    ) -> Result<Account, AccountError> {
+        let account = self.existing(name, policy)?;
+        self.check(
+            actor,
+            authorize_user_admin_on(actor, &account.principal()),
+            Permission::UserAdmin,
+        )?;
+        Ok(account)
     }
 
     fn existing(&self, name: &str, policy: &AccountPolicy) -> Result<Account, AccountError> {
