@@ -6,7 +6,7 @@
 mod support;
 
 use pos_core::sale::{LineNo, Money};
-use pos_ui::{headless, Screen, Terminal};
+use pos_ui::{headless, Screen};
 use slint::{ComponentHandle, Model};
 use support::*;
 
@@ -14,32 +14,15 @@ fn eur(m: Money) -> String {
     format!("EUR {}", m.format(&pos_core::sale::Currency::default()))
 }
 
-fn terminal(dir: &std::path::Path) -> Terminal {
-    headless::init().unwrap();
-    Terminal::new(engine(dir)).unwrap()
-}
-
-/// Type `staff`'s name on the keyboard and the PIN on the pad, then tap "Log in".
-fn log_in(t: &Terminal, staff: Staff) {
-    let w = t.window();
-    headless::type_text(w.window(), staff.0);
-    assert_eq!(w.get_login_name(), staff.0);
-    for d in staff.1.chars() {
-        w.invoke_login_digit(d.to_string().into());
-    }
-    assert_eq!(w.get_login_pin_mask().chars().count(), staff.1.len());
-    w.invoke_login_submit();
-}
-
 #[test]
 fn login_scan_three_pay_cash_complete() {
-    let dir = tempdir();
-    let t = terminal(dir.path());
+    let rig = rig();
+    let t = &rig.terminal;
     let w = t.window();
     assert_eq!(t.screen(), Some(Screen::Login));
     assert_eq!(w.get_screen(), "login");
 
-    log_in(&t, CASHIER);
+    log_in(t, CASHIER);
     assert!(!w.get_error_visible(), "{}", w.get_error_text());
     assert_eq!(t.screen(), Some(Screen::Sale));
     assert_eq!(w.get_user_text(), CASHIER.0);
@@ -93,8 +76,8 @@ fn login_scan_three_pay_cash_complete() {
 
 #[test]
 fn wrong_pin_shows_the_engines_message_and_scans_wait_for_the_dialog() {
-    let dir = tempdir();
-    let t = terminal(dir.path());
+    let rig = rig();
+    let t = &rig.terminal;
     let w = t.window();
     headless::type_text(w.window(), CASHIER.0);
     for d in "0000".chars() {
@@ -132,10 +115,10 @@ fn wrong_pin_shows_the_engines_message_and_scans_wait_for_the_dialog() {
 
 #[test]
 fn void_line_needs_the_approvers_pin_and_a_reason() {
-    let dir = tempdir();
-    let t = terminal(dir.path());
+    let rig = rig();
+    let t = &rig.terminal;
     let w = t.window();
-    log_in(&t, CASHIER);
+    log_in(t, CASHIER);
     assert!(t.scan(COLA_EAN));
     assert!(t.scan(BANANA_PLU));
 

@@ -115,8 +115,19 @@ impl Till {
         }
     }
 
-    pub fn engine(&mut self) -> &mut Engine {
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn engine_mut(&mut self) -> &mut Engine {
         &mut self.engine
+    }
+
+    /// What the printer reports now (paper, cover, online), for the status bar.
+    pub fn printer_status(
+        &mut self,
+    ) -> std::result::Result<pos_drivers::PrinterStatus, pos_drivers::PrinterError> {
+        self.printer.status()
     }
 
     pub fn into_engine(self) -> Engine {

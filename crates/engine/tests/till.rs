@@ -8,27 +8,12 @@ mod support;
 
 use pos_core::sale::{Money, Tender};
 use pos_device_sim::SimPrinter;
-use pos_drivers::escpos::{CodePage, DrawerKick, DrawerPin, Layout, PaperWidth};
-use pos_drivers::{DrawerStatus, EscPosPrinter, TcpTimeouts, TcpTransport};
+use pos_drivers::DrawerStatus;
 use pos_engine::{PrintProgress, Till as DeviceTill};
 use support::*;
 
 fn device_till(sim: &SimPrinter) -> DeviceTill {
-    let t = till();
-    let printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
-    let layout = Layout {
-        width: PaperWidth::Mm80,
-        code_page: CodePage::Cp858,
-        kick_drawer: None,
-        cut: true,
-        logo: None,
-        barcode: false,
-    };
-    let kick = DrawerKick {
-        pin: DrawerPin::Pin2,
-        pulse_ms: 100,
-    };
-    DeviceTill::new(t.engine, Box::new(printer), layout, Some(kick), 60_000)
+    sim_till(till().engine, sim)
 }
 
 fn settle() {
@@ -39,8 +24,8 @@ fn settle() {
 fn cash_opens_the_drawer_card_does_not_and_receipts_print() {
     let sim = SimPrinter::start().unwrap();
     let mut till = device_till(&sim);
-    till.engine().scan(COLA_EAN).unwrap();
-    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    till.engine_mut().scan(COLA_EAN).unwrap();
+    till.engine_mut().pay(Tender::Cash, Money(500)).unwrap();
     let sale = till.complete(1_000).unwrap();
     assert!(sale.drawer_opened);
     assert!(
@@ -49,9 +34,9 @@ fn cash_opens_the_drawer_card_does_not_and_receipts_print() {
         sale.print
     );
 
-    till.engine().scan(COLA_EAN).unwrap();
-    let due = till.engine().balance().unwrap().remaining;
-    till.engine()
+    till.engine_mut().scan(COLA_EAN).unwrap();
+    let due = till.engine_mut().balance().unwrap().remaining;
+    till.engine_mut()
         .pay(
             Tender::Card {
                 approval_code: "A1".into(),
@@ -71,7 +56,7 @@ fn cash_opens_the_drawer_card_does_not_and_receipts_print() {
         .unwrap();
     settle();
     assert_eq!(sim.drawer_kicks(), 2);
-    assert_eq!(events(till.engine().store(), "shift.no_sale").len(), 1);
+    assert_eq!(events(till.engine_mut().store(), "shift.no_sale").len(), 1);
 }
 
 #[test]
@@ -79,14 +64,14 @@ fn paper_out_keeps_the_receipt_queued_until_the_roll_is_replaced() {
     let sim = SimPrinter::start().unwrap();
     let mut till = device_till(&sim);
     sim.set_paper_out(true);
-    till.engine().scan(COLA_EAN).unwrap();
-    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    till.engine_mut().scan(COLA_EAN).unwrap();
+    till.engine_mut().pay(Tender::Cash, Money(500)).unwrap();
     let sale = till.complete(1_000).unwrap();
     match &sale.print {
         PrintProgress::Waiting { problem, .. } => assert!(problem.contains("paper"), "{problem}"),
         other => panic!("printed without paper: {other:?}"),
     }
-    let store = till.engine().store();
+    let store = till.engine_mut().store();
     assert_eq!(store.print_backlog(store.device_id()).unwrap(), 1);
     sim.set_paper_out(false);
     let progress = till.print_pending().unwrap();
@@ -103,8 +88,8 @@ fn paper_out_keeps_the_receipt_queued_until_the_roll_is_replaced() {
 fn a_drawer_left_open_is_logged_once() {
     let sim = SimPrinter::start().unwrap();
     let mut till = device_till(&sim);
-    till.engine().scan(COLA_EAN).unwrap();
-    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    till.engine_mut().scan(COLA_EAN).unwrap();
+    till.engine_mut().pay(Tender::Cash, Money(500)).unwrap();
     till.complete(1_000).unwrap();
     use pos_drivers::drawer::DrawerWatchEvent;
     let first = till.tick(30_000, Some(DrawerStatus::Open)).unwrap();
@@ -116,7 +101,7 @@ fn a_drawer_left_open_is_logged_once() {
     );
     assert_eq!(till.tick(90_000, Some(DrawerStatus::Open)).unwrap(), None);
     assert_eq!(
-        events(till.engine().store(), "security.drawer_left_open").len(),
+        events(till.engine_mut().store(), "security.drawer_left_open").len(),
         1
     );
     till.tick(95_000, Some(DrawerStatus::Closed)).unwrap();
@@ -159,7 +144,7 @@ fn the_customer_display_shows_item_total_and_welcome() {
     );
     till.show_total().unwrap();
     assert!(text(&screen.lock().unwrap()).contains("TOTAL"));
-    till.engine().pay(Tender::Cash, Money(500)).unwrap();
+    till.engine_mut().pay(Tender::Cash, Money(500)).unwrap();
     screen.lock().unwrap().clear();
     till.complete(1_000).unwrap();
     assert!(text(&screen.lock().unwrap()).contains("Welcome!"));

@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // a developer tool: any failure should stop it loudly
 
-#[path = "../../tests/support.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::path::PathBuf;
 
-use pos_ui::{headless, Terminal};
+use pos_ui::headless;
 use slint::ComponentHandle;
 use support::*;
 
@@ -19,9 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots"));
     std::fs::create_dir_all(&out)?;
-    headless::init()?;
-    let dir = tempdir();
-    let t = Terminal::new(engine(dir.path()))?;
+    let rig = rig();
+    let t = &rig.terminal;
     let window = headless::last_window().ok_or("no window")?;
     let w = t.window();
     t.set_clock(Some("09:41"));

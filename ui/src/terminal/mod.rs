@@ -5,8 +5,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use pos_core::sale::{Balance, LineNo, Money, Receipt, Tender};
-use pos_engine::{Credentials, Engine, EngineError};
+use pos_core::sale::{Balance, Discount, LineNo, Money, Receipt, RefundRequest, Tender};
+use pos_engine::{Credentials, Engine, EngineError, PrintProgress, Till};
 use slint::{ComponentHandle, ModelRc, PlatformError, SharedString, VecModel};
 
 use crate::{AppWindow, LineRow, Theme};
@@ -17,6 +17,12 @@ pub enum Screen {
     Login,
     Sale,
     Payment,
+    /// Shift open, cash in/out, X report, blind count and close with the Z report.
+    Shift,
+    /// A refund or post-void of an earlier receipt, found by scanning its code.
+    Refund,
+    /// The tickets parked on this terminal.
+    Parked,
 }
 
 impl Screen {
@@ -25,14 +31,107 @@ impl Screen {
             Screen::Login => "login",
             Screen::Sale => "sale",
             Screen::Payment => "payment",
+            Screen::Shift => "shift",
+            Screen::Refund => "refund",
+            Screen::Parked => "parked",
         }
     }
 }
 
-/// An approval-requiring action waiting for a second person.
-#[derive(Debug, Clone, Copy)]
-enum Pending {
+/// An action waiting for a second person's credentials (and, for most, a reason code).
+#[derive(Debug, Clone)]
+pub(crate) enum Pending {
     VoidLine(LineNo),
+    Discount {
+        line: Option<LineNo>,
+        discount: Discount,
+    },
+    OverridePrice {
+        line: LineNo,
+        price: Money,
+    },
+    PostVoid(u64),
+    Refund {
+        original: u64,
+        lines: Vec<RefundRequest>,
+        tender: Tender,
+    },
+    NoSale,
+    CashMove {
+        paid_in: bool,
+        amount: Money,
+    },
+    CloseShift {
+        counted: Money,
+    },
+}
+
+/// What an approved action produced, for the screen that asked for it.
+#[derive(Debug)]
+pub(crate) enum Approved {
+    Done,
+    Refunded(pos_core::sale::events::Refunded),
+    Closed(Box<pos_engine::ZReport>),
+    /// The drawer was asked to open; `Some` says why it did not.
+    Drawer(Option<String>),
+}
+
+impl Pending {
+    /// The reason codes the cashier picks from (empty: no reason asked).
+    fn reasons(&self, r: &pos_core::sale::ReasonCodes) -> Vec<String> {
+        match self {
+            Pending::VoidLine(_) => r.void.clone(),
+            Pending::Discount { .. } => r.discount.clone(),
+            Pending::OverridePrice { .. } => r.price_override.clone(),
+            Pending::PostVoid(_) => r.post_void.clone(),
+            Pending::Refund { .. } => r.refund.clone(),
+            Pending::NoSale => r.no_sale.clone(),
+            Pending::CashMove { .. } => r.paid_in_out.clone(),
+            Pending::CloseShift { .. } => Vec::new(),
+        }
+    }
+
+    /// Run the action through the till; `who` is the approver (None: try without one).
+    fn run<'a>(
+        &self,
+        till: &mut Till,
+        who: Option<Credentials<'a>>,
+        reason: &str,
+        now_ms: u64,
+    ) -> Result<Approved, EngineError> {
+        let need = |what: &'static str| who.ok_or(EngineError::ApprovalNeeded(what));
+        let e = till.engine_mut();
+        match self {
+            Pending::VoidLine(line) => e.void_line(*line, need("a line void")?, reason)?,
+            Pending::Discount { line, discount } => {
+                e.discount(*line, *discount, who.map(|w| (w, reason)))?
+            }
+            Pending::OverridePrice { line, price } => {
+                e.override_price(*line, *price, need("a price override")?, reason)?
+            }
+            Pending::PostVoid(number) => e.post_void(*number, need("a post-void")?, reason)?,
+            Pending::Refund {
+                original,
+                lines,
+                tender,
+            } => {
+                let who = need("a refund")?;
+                return Ok(Approved::Refunded(e.refund(
+                    *original,
+                    lines,
+                    tender.clone(),
+                    who,
+                    reason,
+                )?));
+            }
+            Pending::NoSale => return Ok(Approved::Drawer(till.no_sale(who, reason, now_ms)?)),
+            Pending::CashMove { paid_in, amount } => e.cash_move(*paid_in, *amount, who, reason)?,
+            Pending::CloseShift { counted } => {
+                return Ok(Approved::Closed(Box::new(e.close_shift(*counted, who)?)))
+            }
+        }
+        Ok(Approved::Done)
+    }
 }
 
 #[derive(Debug)]
@@ -46,8 +145,13 @@ struct Approval {
 }
 
 #[derive(Debug)]
-struct State {
-    engine: Engine,
+pub(crate) struct State {
+    till: Till,
+    sessions: pos_auth::Sessions,
+    session_policy: pos_auth::SessionPolicy,
+    session: Option<pos_auth::SessionId>,
+    /// Time source in HLC wall milliseconds; tests move it to check the idle lock.
+    now: fn() -> u64,
     screen: Screen,
     user: String,
     login_name: String,
@@ -58,15 +162,24 @@ struct State {
     /// The last answer of `pay`, kept so the change stays on screen after completion.
     balance: Option<Balance>,
     approval: Option<Approval>,
+    /// What an approved action produced, until its screen takes it.
+    approved: Option<Approved>,
     error: Option<String>,
+    /// A device needs the cashier (paper out, cover open, printer offline): the receipt waits
+    /// in the queue and the dialog offers a retry.
+    device_problem: Option<String>,
     hint: String,
     clock: Option<String>,
     printer: String,
     printer_ok: bool,
+    drawer: String,
+    scanner: String,
+    link: String,
+    link_ok: bool,
     last_receipt: Option<Receipt>,
 }
 
-/// The terminal UI bound to an engine.
+/// The terminal UI bound to a till (the engine with its printer and drawer).
 pub struct Terminal {
     window: AppWindow,
     state: Rc<RefCell<State>>,
@@ -80,62 +193,94 @@ impl std::fmt::Debug for Terminal {
 
 const PIN_MAX: usize = 32;
 const NAME_MAX: usize = 64;
-const AMOUNT_MAX: usize = 9;
+pub(crate) const AMOUNT_MAX: usize = 9;
 
 fn mask(pin: &str) -> String {
     "●".repeat(pin.chars().count())
 }
 
-fn push_digit(field: &mut String, digit: &str, max: usize) {
+pub(crate) fn push_digit(field: &mut String, digit: &str, max: usize) {
     if field.chars().count() < max && digit.chars().all(|c| c.is_ascii_digit()) {
         field.push_str(digit);
     }
 }
 
+/// Keyed digits in minor units as money; empty or unparsable is `None`.
+pub(crate) fn keyed_money(digits: &str) -> Option<Money> {
+    digits.parse::<i64>().ok().map(Money)
+}
+
 impl State {
-    fn money(&self, m: Money) -> String {
-        m.format(&self.engine.config().currency)
+    pub(crate) fn engine(&self) -> &Engine {
+        self.till.engine()
     }
 
-    fn big_money(&self, m: Money) -> String {
-        let currency = &self.engine.config().currency;
+    pub(crate) fn engine_mut(&mut self) -> &mut Engine {
+        self.till.engine_mut()
+    }
+
+    pub(crate) fn money(&self, m: Money) -> String {
+        m.format(&self.engine().config().currency)
+    }
+
+    pub(crate) fn big_money(&self, m: Money) -> String {
+        let currency = &self.engine().config().currency;
         format!("{} {}", currency.code, m.format(currency))
     }
 
-    fn fail(&mut self, e: EngineError) {
+    pub(crate) fn fail(&mut self, e: EngineError) {
         self.error = Some(e.to_string());
     }
 
     fn dialog_open(&self) -> bool {
-        self.error.is_some() || self.approval.is_some()
+        self.error.is_some() || self.approval.is_some() || self.device_problem.is_some()
+    }
+
+    /// Any tap or scan: keeps the session from locking.
+    fn touch(&mut self) {
+        if let Some(id) = self.session {
+            let now = (self.now)();
+            self.sessions.touch(id, now);
+        }
     }
 
     fn login(&mut self) {
         let name = self.login_name.trim().to_owned();
         let pin = std::mem::take(&mut self.login_pin);
-        match self.engine.login(Credentials::new(&name, &pin)) {
-            Ok(_) => {
+        match self.engine_mut().login(Credentials::new(&name, &pin)) {
+            Ok(p) => {
+                let user = p.user;
+                let now = (self.now)();
+                self.session = Some(self.sessions.open(user, now));
                 self.user = name;
                 self.login_name.clear();
                 self.login_name_focused = true;
-                self.screen = if self.engine.ticket().is_some() && self.balance.is_some() {
+                let open_ticket = self.engine().ticket().is_some();
+                self.screen = if open_ticket && self.balance.is_some() {
                     Screen::Payment
                 } else {
                     Screen::Sale
                 };
-                self.hint = "Scan an item".into();
+                self.hint = match self.engine().shift() {
+                    Ok(Some(_)) => "Scan an item".into(),
+                    _ => "No shift open: open one under Shift".into(),
+                };
             }
             Err(e) => self.fail(e),
         }
     }
 
     fn lock(&mut self) {
-        match self.engine.logout() {
+        match self.engine_mut().logout() {
             Ok(parked) => {
+                if let Some(id) = self.session.take() {
+                    self.sessions.close(id);
+                }
                 self.screen = Screen::Login;
                 self.user.clear();
                 self.balance = None;
                 self.amount.clear();
+                self.approval = None;
                 if let Some(id) = parked {
                     self.hint = format!("Ticket {id} parked");
                 }
@@ -144,12 +289,36 @@ impl State {
         }
     }
 
+    /// Lock the screen if the session went idle too long (called by the UI timer).
+    fn check_idle(&mut self) -> bool {
+        let Some(id) = self.session else {
+            return false;
+        };
+        let now = (self.now)();
+        if self.sessions.state(id, now, &self.session_policy) == pos_auth::SessionState::Active {
+            return false;
+        }
+        self.error = None;
+        self.device_problem = None;
+        self.lock();
+        true
+    }
+
     fn scan(&mut self, code: &str) -> bool {
         if self.dialog_open() {
             self.hint = "Scan ignored: finish the dialog first".into();
             return false;
         }
-        match self.engine.scan(code) {
+        self.touch();
+        match self.screen {
+            Screen::Refund => return self.refund_scan(code),
+            Screen::Payment => {
+                self.hint = "Scan ignored during payment: go back to the sale to add items".into();
+                return false;
+            }
+            _ => {}
+        }
+        match self.till.scan(code) {
             Ok(_) => {
                 self.screen = Screen::Sale;
                 self.balance = None;
@@ -164,11 +333,14 @@ impl State {
     }
 
     fn start_payment(&mut self) {
-        match self.engine.balance() {
+        match self.engine().balance() {
             Ok(b) => {
                 self.balance = Some(b);
                 self.amount.clear();
                 self.screen = Screen::Payment;
+                if let Err(e) = self.till.show_total() {
+                    tracing::warn!("customer display: {e}");
+                }
             }
             Err(e) => self.fail(e),
         }
@@ -176,20 +348,20 @@ impl State {
 
     fn pay(&mut self, tender: Tender) {
         let amount = if self.amount.is_empty() {
-            match self.engine.balance() {
+            match self.engine().balance() {
                 Ok(b) => b.remaining,
                 Err(e) => return self.fail(e),
             }
         } else {
-            match self.amount.parse::<i64>() {
-                Ok(minor) => Money(minor),
-                Err(_) => {
+            match keyed_money(&self.amount) {
+                Some(m) => m,
+                None => {
                     self.amount.clear();
                     return;
                 }
             }
         };
-        match self.engine.pay(tender, amount) {
+        match self.engine_mut().pay(tender, amount) {
             Ok(b) => {
                 self.balance = Some(b);
                 self.amount.clear();
@@ -199,28 +371,60 @@ impl State {
     }
 
     fn complete(&mut self) {
-        match self.engine.complete() {
-            Ok(receipt) => {
+        let now = (self.now)();
+        match self.till.complete(now) {
+            Ok(sale) => {
                 self.hint = format!(
                     "Receipt {} done. Change {}",
-                    receipt.number,
-                    self.big_money(receipt.sale.change)
+                    sale.receipt.number,
+                    self.big_money(sale.receipt.sale.change)
                 );
-                self.last_receipt = Some(receipt);
+                if let Some(problem) = sale.drawer_problem {
+                    self.device_problem = Some(problem);
+                }
+                self.after_print(sale.print);
+                self.last_receipt = Some(sale.receipt);
                 self.screen = Screen::Sale;
             }
             Err(e) => self.fail(e),
         }
     }
 
-    fn ask_void(&mut self, selected: i32) {
-        let Ok(index) = u32::try_from(selected) else {
-            return;
-        };
-        let line = LineNo(index + 1);
+    /// Show what printing did: a waiting receipt opens the device dialog.
+    pub(crate) fn after_print(&mut self, progress: PrintProgress) {
+        match progress {
+            PrintProgress::Idle | PrintProgress::Printed { .. } => {
+                self.printer = "Printer ready".into();
+                self.printer_ok = true;
+            }
+            PrintProgress::Waiting { receipt, problem } => {
+                self.printer = problem.clone();
+                self.printer_ok = false;
+                self.device_problem = Some(format!(
+                    "Receipt {receipt} is waiting to print. {problem}. The sale is saved; fix the printer, then tap Retry."
+                ));
+            }
+        }
+    }
+
+    /// Print what waits in the queue (the device dialog's Retry).
+    fn retry_print(&mut self) {
+        self.device_problem = None;
+        loop {
+            match self.till.print_pending() {
+                Ok(PrintProgress::Printed { .. }) => continue,
+                Ok(p) => return self.after_print(p),
+                Err(e) => return self.fail(e),
+            }
+        }
+    }
+
+    /// Ask for a second person's approval of `action`.
+    pub(crate) fn ask_approval(&mut self, action: Pending) {
+        let reasons = action.reasons(&self.engine().config().reasons);
         self.approval = Some(Approval {
-            action: Pending::VoidLine(line),
-            reasons: self.engine.config().reasons.void.clone(),
+            action,
+            reasons,
             name: String::new(),
             pin: String::new(),
             reason: None,
@@ -228,25 +432,83 @@ impl State {
         });
     }
 
+    /// Try `action` without an approver; if the engine says it needs one, ask for it.
+    pub(crate) fn attempt(&mut self, action: Pending) -> Option<Approved> {
+        let now = (self.now)();
+        match action.run(&mut self.till, None, "", now) {
+            Ok(done) => Some(done),
+            Err(EngineError::ApprovalNeeded(_)) => {
+                self.ask_approval(action);
+                None
+            }
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    fn ask_void(&mut self, selected: i32) {
+        let Ok(index) = u32::try_from(selected) else {
+            return;
+        };
+        self.ask_approval(Pending::VoidLine(LineNo(index + 1)));
+    }
+
     fn approve(&mut self) {
         let Some(a) = self.approval.take() else {
             return;
         };
-        let reason = a.reason.and_then(|i| a.reasons.get(i)).cloned();
-        let Some(reason) = reason else {
-            self.approval = Some(a);
-            return;
+        let reason = match a.reason.and_then(|i| a.reasons.get(i)) {
+            Some(r) => r.clone(),
+            None if a.reasons.is_empty() => String::new(),
+            None => {
+                self.approval = Some(a);
+                return;
+            }
         };
+        let now = (self.now)();
         let who = Credentials::new(a.name.trim(), &a.pin);
-        let done = match a.action {
-            Pending::VoidLine(line) => self.engine.void_line(line, who, &reason),
+        match a.action.run(&mut self.till, Some(who), &reason, now) {
+            Ok(Approved::Drawer(Some(problem))) => self.device_problem = Some(problem),
+            Ok(done) => self.approved = Some(done),
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn approval_title(&self, a: &Approval) -> String {
+        let ticket = self.engine().ticket();
+        let line_name = |line: LineNo| {
+            ticket
+                .and_then(|t| t.line(line).ok())
+                .map_or_else(String::new, |l| l.name.clone())
         };
-        if let Err(e) = done {
-            self.fail(e);
+        match &a.action {
+            Pending::VoidLine(line) => format!("Void line {} {}", line.0, line_name(*line)),
+            Pending::Discount { line: Some(l), .. } => {
+                format!("Discount on line {} {}", l.0, line_name(*l))
+            }
+            Pending::Discount { line: None, .. } => "Discount on the ticket".into(),
+            Pending::OverridePrice { line, price } => format!(
+                "Price of line {} {} to {}",
+                line.0,
+                line_name(*line),
+                self.money(*price)
+            ),
+            Pending::PostVoid(n) => format!("Void receipt {n}"),
+            Pending::Refund { original, .. } => format!("Refund from receipt {original}"),
+            Pending::NoSale => "Open the drawer (no sale)".into(),
+            Pending::CashMove { paid_in, amount } => format!(
+                "{} {}",
+                if *paid_in { "Cash in" } else { "Cash out" },
+                self.money(*amount)
+            ),
+            Pending::CloseShift { .. } => "Close the shift".into(),
         }
     }
 
     fn key_text(&mut self, text: &str) {
+        self.touch();
         let field = match &mut self.approval {
             Some(a) if a.name_focused => &mut a.name,
             Some(_) => return,
@@ -263,19 +525,28 @@ impl State {
             }
         }
     }
+
+    fn refund_scan(&mut self, _code: &str) -> bool {
+        false
+    }
 }
 
 impl Terminal {
-    /// The UI over `engine`, showing the lock screen (or the sale if someone is logged in).
+    /// The UI over `till`, showing the lock screen (or the sale if someone is logged in).
     /// A Slint platform must be set first (e.g. [`crate::headless::init`]).
-    pub fn new(engine: Engine) -> Result<Terminal, PlatformError> {
+    pub fn new(till: Till) -> Result<Terminal, PlatformError> {
         let window = AppWindow::new()?;
-        let screen = match engine.cashier() {
+        let screen = match till.engine().cashier() {
             Some(_) => Screen::Sale,
             None => Screen::Login,
         };
+        let session_policy = pos_auth::SessionPolicy::default();
         let state = Rc::new(RefCell::new(State {
-            engine,
+            till,
+            sessions: pos_auth::Sessions::new(session_policy),
+            session_policy,
+            session: None,
+            now: pos_store::now_ms,
             screen,
             user: String::new(),
             login_name: String::new(),
@@ -284,11 +555,17 @@ impl Terminal {
             amount: String::new(),
             balance: None,
             approval: None,
+            approved: None,
             error: None,
+            device_problem: None,
             hint: "Scan an item".into(),
             clock: None,
             printer: "Printer ready".into(),
             printer_ok: true,
+            drawer: "Drawer closed".into(),
+            scanner: "Scanner ready".into(),
+            link: "Hub: not enrolled".into(),
+            link_ok: false,
             last_receipt: None,
         }));
         let t = Terminal { window, state };
@@ -306,6 +583,7 @@ impl Terminal {
         let weak = self.window.as_weak();
         move || {
             if let Ok(mut s) = state.try_borrow_mut() {
+                s.touch();
                 action(&mut s);
                 if let Some(w) = weak.upgrade() {
                     show(&s, &w);
@@ -322,6 +600,7 @@ impl Terminal {
         let weak = self.window.as_weak();
         move |text: SharedString| {
             if let Ok(mut s) = state.try_borrow_mut() {
+                s.touch();
                 action(&mut s, text.as_str());
                 if let Some(w) = weak.upgrade() {
                     show(&s, &w);
@@ -409,6 +688,8 @@ impl Terminal {
         w.on_approve(self.on(State::approve));
         w.on_cancel_approval(self.on(|s| s.approval = None));
         w.on_dismiss_error(self.on(|s| s.error = None));
+        w.on_retry_print(self.on(State::retry_print));
+        w.on_dismiss_device(self.on(|s| s.device_problem = None));
     }
 
     /// Copy the engine's state into the window's properties.
@@ -478,9 +759,71 @@ impl Terminal {
     /// Run `f` with the engine (tests, device wiring).
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> Option<R> {
         let mut s = self.state.try_borrow_mut().ok()?;
-        let r = f(&mut s.engine);
+        let r = f(s.engine_mut());
         show(&s, &self.window);
         Some(r)
+    }
+
+    /// Run `f` with the till (tests, device wiring).
+    pub fn with_till<R>(&self, f: impl FnOnce(&mut Till) -> R) -> Option<R> {
+        let mut s = self.state.try_borrow_mut().ok()?;
+        let r = f(&mut s.till);
+        show(&s, &self.window);
+        Some(r)
+    }
+
+    /// How long an idle session stays unlocked (default: 2 minutes).
+    pub fn set_session_policy(&self, policy: pos_auth::SessionPolicy) {
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            s.session_policy = policy;
+            s.sessions = pos_auth::Sessions::new(policy);
+            s.session = None;
+        }
+    }
+
+    /// The clock the idle lock reads, in milliseconds (tests move it forward).
+    pub fn set_time_source(&self, now: fn() -> u64) {
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            s.now = now;
+        }
+    }
+
+    /// Housekeeping a UI timer calls about once a second: the idle lock and the clock.
+    /// Returns whether the screen was locked for idleness.
+    pub fn tick(&self) -> bool {
+        let Ok(mut s) = self.state.try_borrow_mut() else {
+            return false;
+        };
+        let locked = s.check_idle();
+        if locked {
+            s.hint = format!("{} Locked after inactivity.", s.hint)
+                .trim()
+                .to_owned();
+        }
+        show(&s, &self.window);
+        locked
+    }
+
+    /// What the hub link reports: connected or not, and how many events wait to be sent.
+    pub fn set_link_status(&self, online: bool, waiting: u64) {
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            s.link = match (online, waiting) {
+                (true, 0) => "Hub online".into(),
+                (true, n) => format!("Hub online, sending {n}"),
+                (false, n) => format!("Hub offline, {n} waiting"),
+            };
+            s.link_ok = online;
+            show(&s, &self.window);
+        }
+    }
+
+    /// What the drawer and scanner drivers report, e.g. "Drawer open", "Scanner unplugged".
+    pub fn set_device_status(&self, drawer: &str, scanner: &str) {
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            s.drawer = drawer.to_owned();
+            s.scanner = scanner.to_owned();
+            show(&s, &self.window);
+        }
     }
 }
 
@@ -493,7 +836,7 @@ fn clock_now() -> String {
 
 fn show(s: &State, w: &AppWindow) {
     w.set_screen(s.screen.name().into());
-    let logged_in = s.engine.cashier().is_some();
+    let logged_in = s.engine().cashier().is_some();
     w.set_user_text(
         if logged_in {
             s.user.clone()
@@ -505,12 +848,16 @@ fn show(s: &State, w: &AppWindow) {
     w.set_clock_text(s.clock.clone().unwrap_or_else(clock_now).into());
     w.set_printer_text(s.printer.as_str().into());
     w.set_printer_ok(s.printer_ok);
+    w.set_drawer_text(s.drawer.as_str().into());
+    w.set_scanner_text(s.scanner.as_str().into());
+    w.set_link_text(s.link.as_str().into());
+    w.set_link_ok(s.link_ok);
 
     w.set_login_name(s.login_name.as_str().into());
     w.set_login_pin_mask(mask(&s.login_pin).into());
     w.set_login_name_focused(s.login_name_focused);
 
-    let ticket = s.engine.ticket();
+    let ticket = s.engine().ticket();
     let rows: Vec<LineRow> = ticket
         .map(|t| t.lines())
         .unwrap_or_default()
@@ -557,11 +904,7 @@ fn show(s: &State, w: &AppWindow) {
 
     w.set_approval_visible(s.approval.is_some());
     if let Some(a) = &s.approval {
-        let Pending::VoidLine(line) = a.action;
-        let name = ticket
-            .and_then(|t| t.line(line).ok())
-            .map_or_else(String::new, |l| l.name.clone());
-        w.set_approval_title(format!("Manager approval: void line {} {name}", line.0).into());
+        w.set_approval_title(s.approval_title(a).into());
         w.set_approver_name(a.name.as_str().into());
         w.set_approver_pin_mask(mask(&a.pin).into());
         let reasons: Vec<SharedString> = a.reasons.iter().map(|r| r.as_str().into()).collect();
@@ -570,6 +913,8 @@ fn show(s: &State, w: &AppWindow) {
         w.set_approver_name_focused(a.name_focused);
     }
 
+    w.set_device_visible(s.device_problem.is_some());
+    w.set_device_text(s.device_problem.clone().unwrap_or_default().into());
     w.set_error_visible(s.error.is_some());
     w.set_error_text(s.error.clone().unwrap_or_default().into());
 }

@@ -1,0 +1,68 @@
+//! The terminal UI over the shared fixtures (`pos-testkit`): a staffed store with a catalogue,
+//! stock and an open shift, nobody logged in, behind a simulated network receipt printer.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub use pos_testkit::*;
+
+use pos_device_sim::SimPrinter;
+use pos_ui::{headless, Terminal};
+use slint::{ComponentHandle, Model};
+
+/// A terminal on the headless platform with its printer. Fields drop in order: the UI (and
+/// the store in it) before the data dir.
+pub struct Rig {
+    pub terminal: Terminal,
+    pub printer: SimPrinter,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn rig() -> Rig {
+    headless::init().unwrap();
+    let printer = SimPrinter::start().unwrap();
+    let shop = till_logged_out();
+    let terminal = Terminal::new(sim_till(shop.engine, &printer)).unwrap();
+    Rig {
+        terminal,
+        printer,
+        dir: shop.dir,
+    }
+}
+
+/// Type `staff`'s name on the keyboard and the PIN on the pad, then tap "Log in".
+pub fn log_in(t: &Terminal, staff: Staff) {
+    let w = t.window();
+    headless::type_text(w.window(), staff.0);
+    assert_eq!(w.get_login_name(), staff.0);
+    for d in staff.1.chars() {
+        w.invoke_login_digit(d.to_string().into());
+    }
+    w.invoke_login_submit();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+}
+
+/// The approver types their name and PIN and picks the first reason, then approves.
+pub fn approve_as(t: &Terminal, staff: Staff) {
+    let w = t.window();
+    assert!(w.get_approval_visible(), "no approval asked");
+    headless::type_text(w.window(), staff.0);
+    for d in staff.1.chars() {
+        w.invoke_approval_digit(d.to_string().into());
+    }
+    if w.get_approval_reasons().row_count() > 0 {
+        w.invoke_approval_reason_picked(0);
+    }
+    w.invoke_approve();
+}
+
+/// Wait until the simulated printer holds `n` jobs (printing is over TCP).
+pub fn wait_for_jobs(printer: &SimPrinter, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let jobs = printer.jobs();
+        if jobs.len() >= n || std::time::Instant::now() > deadline {
+            return jobs;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
