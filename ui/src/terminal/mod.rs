@@ -162,8 +162,6 @@ pub(crate) struct State {
     /// The last answer of `pay`, kept so the change stays on screen after completion.
     balance: Option<Balance>,
     approval: Option<Approval>,
-    /// What an approved action produced, until its screen takes it.
-    approved: Option<Approved>,
     error: Option<String>,
     /// A device needs the cashier (paper out, cover open, printer offline): the receipt waits
     /// in the queue and the dialog offers a retry.
@@ -471,7 +469,7 @@ impl State {
         let who = Credentials::new(a.name.trim(), &a.pin);
         match a.action.run(&mut self.till, Some(who), &reason, now) {
             Ok(Approved::Drawer(Some(problem))) => self.device_problem = Some(problem),
-            Ok(done) => self.approved = Some(done),
+            Ok(done) => self.on_approved(done),
             Err(e) => self.fail(e),
         }
     }
@@ -526,6 +524,30 @@ impl State {
         }
     }
 
+    /// An approved action is done: the screen that asked shows its result.
+    fn on_approved(&mut self, done: Approved) {
+        match done {
+            Approved::Done | Approved::Drawer(None) => {}
+            Approved::Drawer(Some(problem)) => self.device_problem = Some(problem),
+            Approved::Refunded(_) | Approved::Closed(_) => {}
+        }
+    }
+
+    /// The sale screen's navigation: "shift", "refund", "parked", "park" or "reprint".
+    fn open_screen(&mut self, name: &str) {
+        if self.engine().cashier().is_none() {
+            self.screen = Screen::Login;
+            return;
+        }
+        match name {
+            "sale" => self.screen = Screen::Sale,
+            "shift" => self.screen = Screen::Shift,
+            "refund" => self.screen = Screen::Refund,
+            "parked" => self.screen = Screen::Parked,
+            _ => {}
+        }
+    }
+
     fn refund_scan(&mut self, _code: &str) -> bool {
         false
     }
@@ -555,7 +577,6 @@ impl Terminal {
             amount: String::new(),
             balance: None,
             approval: None,
-            approved: None,
             error: None,
             device_problem: None,
             hint: "Scan an item".into(),
@@ -627,6 +648,7 @@ impl Terminal {
         // sale
         w.on_pay_clicked(self.on(State::start_payment));
         w.on_lock_clicked(self.on(State::lock));
+        w.on_open_screen(self.on_text(State::open_screen));
         let weak = w.as_weak();
         w.on_void_clicked(self.on(move |s| {
             let selected = weak.upgrade().map_or(-1, |w| w.get_selected_line());
