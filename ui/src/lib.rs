@@ -2,7 +2,9 @@
 //! drives [`pos_engine::Engine`]. The UI holds no business rules: it shows the lines, totals,
 //! balances and error messages exactly as the engine returns them.
 
+pub mod backend;
 pub mod headless;
+pub mod locale;
 mod terminal;
 
 pub use terminal::{Screen, Terminal};
@@ -21,7 +23,7 @@ mod generated {
     slint::include_modules!();
 }
 
-pub use generated::{AppWindow, LineRow, Theme};
+pub use generated::{AppWindow, CardEntry, LineRow, ProductKey, SalePage, Theme};
 
 /// The landscape resolution the screens are laid out for.
 pub const WIDTH: u32 = 1280;

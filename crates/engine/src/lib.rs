@@ -167,6 +167,23 @@ impl Engine {
         let principal =
             self.store
                 .authenticate(who.name, who.secret, who.totp, &self.cfg.accounts)?;
+        self.start_session(principal, who.name)
+    }
+
+    /// Log in by scanning a staff badge (same lockout and logging as a PIN).
+    pub fn login_badge(&mut self, badge: &str) -> Result<&Principal> {
+        let ok = self
+            .store
+            .login_badge(badge, &self.cfg.accounts)?
+            .map_err(AccountError::Login)?;
+        let principal = self
+            .store
+            .principal(ok.user)?
+            .ok_or(AccountError::UnknownUser(String::new()))?;
+        self.start_session(principal, "")
+    }
+
+    fn start_session(&mut self, principal: Principal, name: &str) -> Result<&Principal> {
         // Someone else's open ticket is parked under their name, never handed over.
         if self
             .cashier
@@ -181,7 +198,7 @@ impl Engine {
             .into_iter()
             .find(|u| u.user == principal.user)
             .map(|u| u.display_name)
-            .unwrap_or_else(|| who.name.to_owned());
+            .unwrap_or_else(|| name.to_owned());
         Ok(self.cashier.insert(principal))
     }
 
@@ -435,6 +452,19 @@ impl Engine {
             .product_by_sku(sku)?
             .ok_or_else(|| EngineError::UnknownProduct(sku.to_owned()))?;
         Ok(self.open_ticket()?.add_item(&product, qty, None)?)
+    }
+
+    /// The products on quick keys, in key order (the sale screen's product grid).
+    pub fn quick_keys(&self) -> Result<Vec<Product>> {
+        Ok(self.store.quick_keys()?)
+    }
+
+    /// The logged-in cashier's display name (empty when nobody is logged in).
+    pub fn cashier_name(&self) -> &str {
+        match self.cashier {
+            Some(_) => &self.cashier_name,
+            None => "",
+        }
     }
 
     pub fn search(&self, query: &str) -> Result<Vec<Product>> {

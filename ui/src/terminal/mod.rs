@@ -11,6 +11,9 @@ use slint::{ComponentHandle, ModelRc, PlatformError, SharedString, VecModel};
 
 use crate::{AppWindow, LineRow, Theme};
 
+mod payment;
+mod sale;
+
 /// Which screen the terminal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
@@ -175,6 +178,9 @@ pub(crate) struct State {
     link: String,
     link_ok: bool,
     last_receipt: Option<Receipt>,
+    sale: sale::SaleUi,
+    /// The card terminal's slip being keyed, if a card payment is under way.
+    card: Option<payment::Card>,
 }
 
 /// The terminal UI bound to a till (the engine with its printer and drawer).
@@ -245,14 +251,31 @@ impl State {
     fn login(&mut self) {
         let name = self.login_name.trim().to_owned();
         let pin = std::mem::take(&mut self.login_pin);
-        match self.engine_mut().login(Credentials::new(&name, &pin)) {
-            Ok(p) => {
-                let user = p.user;
+        let done = self
+            .engine_mut()
+            .login(Credentials::new(&name, &pin))
+            .map(|p| p.user);
+        self.logged_in(done);
+    }
+
+    /// A badge scanned on the lock screen.
+    fn login_badge(&mut self, badge: &str) -> bool {
+        self.login_pin.clear();
+        let done = self.engine_mut().login_badge(badge).map(|p| p.user);
+        let ok = done.is_ok();
+        self.logged_in(done);
+        ok
+    }
+
+    fn logged_in(&mut self, done: Result<pos_core::UserId, EngineError>) {
+        match done {
+            Ok(user) => {
                 let now = (self.now)();
                 self.session = Some(self.sessions.open(user, now));
-                self.user = name;
+                self.user = self.engine().cashier_name().to_owned();
                 self.login_name.clear();
                 self.login_name_focused = true;
+                self.load_quick_keys();
                 let open_ticket = self.engine().ticket().is_some();
                 self.screen = if open_ticket && self.balance.is_some() {
                     Screen::Payment
@@ -269,6 +292,7 @@ impl State {
     }
 
     fn lock(&mut self) {
+        self.card = None;
         match self.engine_mut().logout() {
             Ok(parked) => {
                 if let Some(id) = self.session.take() {
@@ -309,6 +333,7 @@ impl State {
         }
         self.touch();
         match self.screen {
+            Screen::Login => return self.login_badge(code.trim()),
             Screen::Refund => return self.refund_scan(code),
             Screen::Payment => {
                 self.hint = "Scan ignored during payment: go back to the sale to add items".into();
@@ -507,6 +532,9 @@ impl State {
 
     fn key_text(&mut self, text: &str) {
         self.touch();
+        if self.approval.is_none() && self.screen == Screen::Sale && self.searching() {
+            return self.type_search(text);
+        }
         let field = match &mut self.approval {
             Some(a) if a.name_focused => &mut a.name,
             Some(_) => return,
@@ -588,6 +616,8 @@ impl Terminal {
             link: "Hub: not enrolled".into(),
             link_ok: false,
             last_receipt: None,
+            sale: sale::SaleUi::default(),
+            card: None,
         }));
         let t = Terminal { window, state };
         t.bind();
@@ -596,7 +626,7 @@ impl Terminal {
     }
 
     /// Wire each Slint callback to `action` on the state, then redraw the properties.
-    fn on<F>(&self, action: F) -> impl Fn() + 'static
+    pub(super) fn on<F>(&self, action: F) -> impl Fn() + 'static
     where
         F: Fn(&mut State) + 'static,
     {
@@ -613,7 +643,7 @@ impl Terminal {
         }
     }
 
-    fn on_text<F>(&self, action: F) -> impl Fn(SharedString) + 'static
+    pub(super) fn on_text<F>(&self, action: F) -> impl Fn(SharedString) + 'static
     where
         F: Fn(&mut State, &str) + 'static,
     {
@@ -649,6 +679,8 @@ impl Terminal {
         w.on_pay_clicked(self.on(State::start_payment));
         w.on_lock_clicked(self.on(State::lock));
         w.on_open_screen(self.on_text(State::open_screen));
+        sale::bind(self);
+        payment::bind(self);
         let weak = w.as_weak();
         w.on_void_clicked(self.on(move |s| {
             let selected = weak.upgrade().map_or(-1, |w| w.get_selected_line());
@@ -661,9 +693,7 @@ impl Terminal {
             s.amount.pop();
         }));
         w.on_tender_cash(self.on(|s| s.pay(Tender::Cash)));
-        w.on_tender_card(self.on(|s| {
-            s.hint = "Card: follow the card terminal".into();
-        }));
+        w.on_tender_card(self.on(State::start_card));
         w.on_complete_sale(self.on(State::complete));
         w.on_back_to_sale(self.on(|s| s.screen = Screen::Sale));
         // approval
@@ -858,6 +888,8 @@ fn clock_now() -> String {
 
 fn show(s: &State, w: &AppWindow) {
     w.set_screen(s.screen.name().into());
+    sale::show(s, w);
+    payment::show(s, w);
     let logged_in = s.engine().cashier().is_some();
     w.set_user_text(
         if logged_in {
