@@ -99,11 +99,47 @@ pub enum PrintProgress {
         receipt: u64,
         copy: bool,
     },
-    /// The job waits; `problem` says what the cashier must do (paper, cover, power).
+    /// The job waits; `problem` says what the cashier must do (paper, cover, power) and
+    /// `trouble` classifies it for screens that word it themselves (translations).
     Waiting {
         receipt: u64,
         problem: String,
+        trouble: PrinterTrouble,
     },
+}
+
+/// What keeps a receipt from printing, as the cashier fixes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrinterTrouble {
+    PaperOut,
+    CoverOpen,
+    /// Switched off, unplugged or not answering.
+    Offline,
+    /// A cutter or mechanical error.
+    Error,
+    /// Sent, but not confirmed: it will be reprinted as COPY.
+    Unconfirmed,
+}
+
+impl PrinterTrouble {
+    fn of(e: &PrinterError) -> PrinterTrouble {
+        match e {
+            PrinterError::NotReady(s) | PrinterError::NotConfirmed(s) if s.paper_out => {
+                PrinterTrouble::PaperOut
+            }
+            PrinterError::NotReady(s) | PrinterError::NotConfirmed(s) if s.cover_open => {
+                PrinterTrouble::CoverOpen
+            }
+            PrinterError::NotReady(s) if !s.online => PrinterTrouble::Offline,
+            PrinterError::NotReady(_) | PrinterError::Encode(_) => PrinterTrouble::Error,
+            PrinterError::NotConfirmed(_) | PrinterError::Unconfirmed(_) => {
+                PrinterTrouble::Unconfirmed
+            }
+            PrinterError::Offline | PrinterError::BadStatus(_) | PrinterError::Io(_) => {
+                PrinterTrouble::Offline
+            }
+        }
+    }
 }
 
 /// A closed shift: the Z report and the count.
@@ -750,14 +786,15 @@ impl Engine {
         let receipt = self.receipt(job.receipt, job.copy)?;
         let bytes =
             encode_receipt(&receipt, layout).map_err(|e| EngineError::Device(e.to_string()))?;
-        let waiting = |problem: String| PrintProgress::Waiting {
+        let waiting = |e: PrinterError| PrintProgress::Waiting {
             receipt: job.receipt,
-            problem,
+            problem: e.to_string(),
+            trouble: PrinterTrouble::of(&e),
         };
         match printer.status() {
             Ok(status) if status.ready() => {}
-            Ok(status) => return Ok(waiting(PrinterError::NotReady(status).to_string())),
-            Err(e) => return Ok(waiting(e.to_string())),
+            Ok(status) => return Ok(waiting(PrinterError::NotReady(status))),
+            Err(e) => return Ok(waiting(e)),
         }
         let started = PrintStarted {
             job: job.job,
@@ -781,7 +818,7 @@ impl Engine {
                     copy: job.copy,
                 })
             }
-            Err(e) => Ok(waiting(e.to_string())),
+            Err(e) => Ok(waiting(e)),
         }
     }
 
