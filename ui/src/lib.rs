@@ -24,6 +24,10 @@ mod generated {
 }
 
 pub use generated::{AppWindow, CardEntry, LineRow, ProductKey, SalePage, Theme};
+// The shift, refund and parked-tickets screens' globals and rows.
+pub use generated::{
+    ParkedPage, ParkedRow, RefundLineRow, RefundPage, ShiftFigures, ShiftPage, TaxRow, TenderRow,
+};
 
 /// The landscape resolution the screens are laid out for.
 pub const WIDTH: u32 = 1280;

@@ -11,8 +11,11 @@ use slint::{ComponentHandle, ModelRc, PlatformError, SharedString, VecModel};
 
 use crate::{AppWindow, LineRow, Theme};
 
+mod parked;
 mod payment;
+mod refund;
 mod sale;
+mod shift;
 
 /// Which screen the terminal shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +184,8 @@ pub(crate) struct State {
     sale: sale::SaleUi,
     /// The card terminal's slip being keyed, if a card payment is under way.
     card: Option<payment::Card>,
+    shift: shift::ShiftUi,
+    refund: refund::RefundUi,
 }
 
 /// The terminal UI bound to a till (the engine with its printer and drawer).
@@ -555,9 +560,14 @@ impl State {
     /// An approved action is done: the screen that asked shows its result.
     fn on_approved(&mut self, done: Approved) {
         match done {
-            Approved::Done | Approved::Drawer(None) => {}
+            Approved::Done | Approved::Drawer(None) => match self.screen {
+                Screen::Shift => self.shift_done(),
+                Screen::Refund => self.refund_voided(),
+                _ => {}
+            },
             Approved::Drawer(Some(problem)) => self.device_problem = Some(problem),
-            Approved::Refunded(_) | Approved::Closed(_) => {}
+            Approved::Refunded(r) => self.refunded(r),
+            Approved::Closed(z) => self.shift_closed(*z),
         }
     }
 
@@ -574,10 +584,6 @@ impl State {
             "parked" => self.screen = Screen::Parked,
             _ => {}
         }
-    }
-
-    fn refund_scan(&mut self, _code: &str) -> bool {
-        false
     }
 }
 
@@ -618,6 +624,8 @@ impl Terminal {
             last_receipt: None,
             sale: sale::SaleUi::default(),
             card: None,
+            shift: shift::ShiftUi::default(),
+            refund: refund::RefundUi::default(),
         }));
         let t = Terminal { window, state };
         t.bind();
@@ -681,6 +689,9 @@ impl Terminal {
         w.on_open_screen(self.on_text(State::open_screen));
         sale::bind(self);
         payment::bind(self);
+        shift::bind_shift(self);
+        refund::bind_refund(self);
+        parked::bind_parked(self);
         let weak = w.as_weak();
         w.on_void_clicked(self.on(move |s| {
             let selected = weak.upgrade().map_or(-1, |w| w.get_selected_line());
@@ -890,6 +901,9 @@ fn show(s: &State, w: &AppWindow) {
     w.set_screen(s.screen.name().into());
     sale::show(s, w);
     payment::show(s, w);
+    shift::show_shift(s, w);
+    refund::show_refund(s, w);
+    parked::show_parked(s, w);
     let logged_in = s.engine().cashier().is_some();
     w.set_user_text(
         if logged_in {
