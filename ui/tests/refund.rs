@@ -430,3 +430,36 @@ fn the_refund_screen_draws_at_every_screen_size() {
         assert!(frames.windows(2).all(|p| p[0] != p[1]), "at {size}");
     }
 }
+
+#[test]
+fn a_card_sale_can_be_refunded_to_the_card() {
+    let rig = rig();
+    let t = &rig.terminal;
+    let w = t.window();
+    let g = w.global::<RefundPage<'_>>();
+    log_in(t, CASHIER);
+    assert!(t.scan(COLA_EAN));
+    w.invoke_pay_clicked();
+    t.card_approved("A1B2C3", "4242");
+    w.invoke_complete_sale();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    let receipt = t.last_receipt().unwrap();
+    let card = receipt.sale.payments[0].tender.clone();
+    assert!(matches!(card, Tender::Card { .. }));
+
+    open_refund(t);
+    assert!(t.scan(&receipt.qr));
+    assert!(g.get_card_allowed());
+    assert_eq!(g.get_paid_with(), card.label().as_str());
+    assert!(!g.get_to_card(), "cash unless the cashier picks the card");
+    g.invoke_tender_card();
+    assert!(g.get_to_card());
+    g.invoke_toggle_line(0);
+    g.invoke_refund();
+    approve_as(t, SUPERVISOR);
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    let done = refunds(t);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].tender, card);
+    assert_eq!(done[0].plan.total, receipt.sale.lines[0].paid);
+}
