@@ -23,7 +23,7 @@ mod generated {
     slint::include_modules!();
 }
 
-pub use generated::{AppWindow, CardEntry, LineRow, ProductKey, SalePage, Theme};
+pub use generated::{AppWindow, CardEntry, LineRow, ProductKey, SalePage, Theme, Tr};
 // The shift, refund and parked-tickets screens' globals and rows.
 pub use generated::{
     ParkedPage, ParkedRow, RefundLineRow, RefundPage, ShiftFigures, ShiftPage, TaxRow, TenderRow,

@@ -5,15 +5,10 @@
 
 mod support;
 
-use pos_core::sale::{Currency, Money};
 use pos_engine::EngineError;
 use pos_ui::{ParkedPage, Screen, Terminal};
 use slint::{ComponentHandle, Model};
 use support::*;
-
-fn eur(m: Money) -> String {
-    format!("EUR {}", m.format(&Currency::default()))
-}
 
 fn open_parked(t: &Terminal) {
     t.window().invoke_open_screen("parked".into());
@@ -104,7 +99,7 @@ fn resume_over_an_open_ticket_is_the_engines_refusal() {
     open_parked(t);
     g.invoke_resume(id);
     assert!(w.get_error_visible());
-    assert_eq!(w.get_error_text(), EngineError::TicketOpen.to_string());
+    assert_eq!(w.get_error_text(), t.refusal_text(&EngineError::TicketOpen));
     assert_eq!(t.screen(), Some(Screen::Parked));
     assert_eq!(names(t), ["Water 1l"]);
     assert_eq!(g.get_tickets().row_count(), 1);
@@ -127,7 +122,7 @@ fn nothing_to_park_is_the_engines_refusal() {
     assert_eq!(g.get_open_lines(), 0);
     g.invoke_park();
     assert!(w.get_error_visible());
-    assert_eq!(w.get_error_text(), EngineError::NoTicket.to_string());
+    assert_eq!(w.get_error_text(), t.refusal_text(&EngineError::NoTicket));
     g.invoke_back_to_sale();
     assert_eq!(t.screen(), Some(Screen::Sale));
 }

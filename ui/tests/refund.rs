@@ -7,18 +7,10 @@
 mod support;
 
 use pos_core::sale::events::{PostVoided, Refunded};
-use pos_core::sale::{Currency, LineNo, Money, Quantity, Receipt, RefundRequest, Tender};
+use pos_core::sale::{LineNo, Quantity, Receipt, RefundRequest, Tender};
 use pos_ui::{RefundPage, Screen, Terminal};
 use slint::{ComponentHandle, Model};
 use support::*;
-
-fn money(m: Money) -> String {
-    m.format(&Currency::default())
-}
-
-fn eur(m: Money) -> String {
-    format!("EUR {}", money(m))
-}
 
 /// Scan `codes`, pay the exact amount in cash and complete: the receipt.
 fn sell(t: &Terminal, codes: &[&str]) -> Receipt {
@@ -229,8 +221,8 @@ fn refund_without_approval_or_approved_by_the_cashier_herself_is_refused() {
                 "defective",
             )
             .unwrap_err()
-            .to_string()
         })
+        .map(|e| t.refusal_text(&e))
         .unwrap();
     g.invoke_refund();
     approve_as(t, CASHIER);
@@ -273,7 +265,8 @@ fn garbage_or_forged_codes_show_the_engines_error() {
         "\u{0}\u{7f}",
     ] {
         let expected = t
-            .with_engine(|e| e.find_receipt(code).unwrap_err().to_string())
+            .with_engine(|e| e.find_receipt(code).unwrap_err())
+            .map(|e| t.refusal_text(&e))
             .unwrap();
         assert!(!t.scan(code), "{code:?} was taken for a receipt");
         assert!(w.get_error_visible(), "{code:?}");

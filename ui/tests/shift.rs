@@ -7,15 +7,11 @@
 mod support;
 
 use pos_core::sale::events::{CashMoved, ShiftClosed};
-use pos_core::sale::{Currency, Money, ShiftReport};
+use pos_core::sale::{Money, ShiftReport};
 use pos_engine::EngineError;
 use pos_ui::{Screen, ShiftFigures, ShiftPage, Terminal};
 use slint::{ComponentHandle, Model};
 use support::*;
-
-fn money(m: Money) -> String {
-    m.format(&Currency::default())
-}
 
 fn key(g: &ShiftPage<'_>, digits: &str) {
     g.invoke_clear();
@@ -213,7 +209,7 @@ fn after_the_close_selling_is_refused_until_a_shift_is_opened_from_the_screen() 
     // No shift: the engine refuses the scan, in its own words.
     assert!(!t.scan(COLA_EAN));
     assert!(w.get_error_visible());
-    assert_eq!(w.get_error_text(), EngineError::NoShift.to_string());
+    assert_eq!(w.get_error_text(), t.refusal_text(&EngineError::NoShift));
     w.invoke_dismiss_error();
     assert!(t.with_engine(|e| e.ticket().is_none()).unwrap());
 

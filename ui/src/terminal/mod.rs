@@ -9,8 +9,11 @@ use pos_core::sale::{Balance, Discount, LineNo, Money, Receipt, RefundRequest, T
 use pos_engine::{Credentials, Engine, EngineError, PrintProgress, Till};
 use slint::{ComponentHandle, ModelRc, PlatformError, SharedString, VecModel};
 
+use crate::locale::{Locale, LocaleError};
 use crate::{AppWindow, LineRow, Theme};
+use msg::Msg;
 
+mod msg;
 mod parked;
 mod payment;
 mod refund;
@@ -168,17 +171,19 @@ pub(crate) struct State {
     /// The last answer of `pay`, kept so the change stays on screen after completion.
     balance: Option<Balance>,
     approval: Option<Approval>,
-    error: Option<String>,
+    error: Option<Msg>,
     /// A device needs the cashier (paper out, cover open, printer offline): the receipt waits
     /// in the queue and the dialog offers a retry.
-    device_problem: Option<String>,
-    hint: String,
+    device_problem: Option<Msg>,
+    hint: Msg,
     clock: Option<String>,
-    printer: String,
+    printer: Msg,
     printer_ok: bool,
-    drawer: String,
-    scanner: String,
-    link: String,
+    drawer: Msg,
+    scanner: Msg,
+    link: Msg,
+    /// How numbers and money are written; its language picks the translation.
+    locale: Locale,
     link_ok: bool,
     last_receipt: Option<Receipt>,
     sale: sale::SaleUi,
@@ -229,16 +234,15 @@ impl State {
     }
 
     pub(crate) fn money(&self, m: Money) -> String {
-        m.format(&self.engine().config().currency)
+        self.locale.number(m, &self.engine().config().currency)
     }
 
     pub(crate) fn big_money(&self, m: Money) -> String {
-        let currency = &self.engine().config().currency;
-        format!("{} {}", currency.code, m.format(currency))
+        self.locale.money(m, &self.engine().config().currency)
     }
 
     pub(crate) fn fail(&mut self, e: EngineError) {
-        self.error = Some(e.to_string());
+        self.error = Some(msg::refusal(&e));
     }
 
     fn dialog_open(&self) -> bool {
@@ -288,8 +292,8 @@ impl State {
                     Screen::Sale
                 };
                 self.hint = match self.engine().shift() {
-                    Ok(Some(_)) => "Scan an item".into(),
-                    _ => "No shift open: open one under Shift".into(),
+                    Ok(Some(_)) => Msg::new("scan-item"),
+                    _ => Msg::new("no-shift"),
                 };
             }
             Err(e) => self.fail(e),
@@ -309,7 +313,7 @@ impl State {
                 self.amount.clear();
                 self.approval = None;
                 if let Some(id) = parked {
-                    self.hint = format!("Ticket {id} parked");
+                    self.hint = Msg::with("ticket-parked", id);
                 }
             }
             Err(e) => self.fail(e),
@@ -333,7 +337,7 @@ impl State {
 
     fn scan(&mut self, code: &str) -> bool {
         if self.dialog_open() {
-            self.hint = "Scan ignored: finish the dialog first".into();
+            self.hint = Msg::new("scan-ignored-dialog");
             return false;
         }
         self.touch();
@@ -341,7 +345,7 @@ impl State {
             Screen::Login => return self.login_badge(code.trim()),
             Screen::Refund => return self.refund_scan(code),
             Screen::Payment => {
-                self.hint = "Scan ignored during payment: go back to the sale to add items".into();
+                self.hint = Msg::new("scan-ignored-payment");
                 return false;
             }
             _ => {}
@@ -350,7 +354,7 @@ impl State {
             Ok(_) => {
                 self.screen = Screen::Sale;
                 self.balance = None;
-                self.hint = "Scan an item".into();
+                self.hint = Msg::new("scan-item");
                 true
             }
             Err(e) => {
@@ -402,13 +406,13 @@ impl State {
         let now = (self.now)();
         match self.till.complete(now) {
             Ok(sale) => {
-                self.hint = format!(
-                    "Receipt {} done. Change {}",
+                self.hint = Msg::with2(
+                    "receipt-done",
                     sale.receipt.number,
-                    self.big_money(sale.receipt.sale.change)
+                    self.big_money(sale.receipt.sale.change),
                 );
                 if let Some(problem) = sale.drawer_problem {
-                    self.device_problem = Some(problem);
+                    self.device_problem = Some(Msg::with("drawer-problem", problem));
                 }
                 self.after_print(sale.print);
                 self.last_receipt = Some(sale.receipt);
@@ -422,15 +426,16 @@ impl State {
     pub(crate) fn after_print(&mut self, progress: PrintProgress) {
         match progress {
             PrintProgress::Idle | PrintProgress::Printed { .. } => {
-                self.printer = "Printer ready".into();
+                self.printer = Msg::new("printer-ready");
                 self.printer_ok = true;
             }
-            PrintProgress::Waiting { receipt, problem } => {
-                self.printer = problem.clone();
+            PrintProgress::Waiting {
+                receipt, trouble, ..
+            } => {
+                let what = msg::printer_trouble(trouble);
+                self.printer = what.clone();
                 self.printer_ok = false;
-                self.device_problem = Some(format!(
-                    "Receipt {receipt} is waiting to print. {problem}. The sale is saved; fix the printer, then tap Retry."
-                ));
+                self.device_problem = Some(Msg::with("receipt-waiting", receipt).and(what));
             }
         }
     }
@@ -498,13 +503,15 @@ impl State {
         let now = (self.now)();
         let who = Credentials::new(a.name.trim(), &a.pin);
         match a.action.run(&mut self.till, Some(who), &reason, now) {
-            Ok(Approved::Drawer(Some(problem))) => self.device_problem = Some(problem),
+            Ok(Approved::Drawer(Some(problem))) => {
+                self.device_problem = Some(Msg::with("drawer-problem", problem))
+            }
             Ok(done) => self.on_approved(done),
             Err(e) => self.fail(e),
         }
     }
 
-    fn approval_title(&self, a: &Approval) -> String {
+    fn approval_title(&self, a: &Approval) -> Msg {
         let ticket = self.engine().ticket();
         let line_name = |line: LineNo| {
             ticket
@@ -512,26 +519,28 @@ impl State {
                 .map_or_else(String::new, |l| l.name.clone())
         };
         match &a.action {
-            Pending::VoidLine(line) => format!("Void line {} {}", line.0, line_name(*line)),
+            Pending::VoidLine(l) => Msg::with2("approve-void-line", l.0, line_name(*l)),
             Pending::Discount { line: Some(l), .. } => {
-                format!("Discount on line {} {}", l.0, line_name(*l))
+                Msg::with2("approve-line-discount", l.0, line_name(*l))
             }
-            Pending::Discount { line: None, .. } => "Discount on the ticket".into(),
-            Pending::OverridePrice { line, price } => format!(
-                "Price of line {} {} to {}",
-                line.0,
-                line_name(*line),
-                self.money(*price)
+            Pending::Discount { line: None, .. } => Msg::new("approve-ticket-discount"),
+            Pending::OverridePrice { line, price } => Msg::with2(
+                "approve-price",
+                format!("{} {}", line.0, line_name(*line)),
+                self.big_money(*price),
             ),
-            Pending::PostVoid(n) => format!("Void receipt {n}"),
-            Pending::Refund { original, .. } => format!("Refund from receipt {original}"),
-            Pending::NoSale => "Open the drawer (no sale)".into(),
-            Pending::CashMove { paid_in, amount } => format!(
-                "{} {}",
-                if *paid_in { "Cash in" } else { "Cash out" },
-                self.money(*amount)
-            ),
-            Pending::CloseShift { .. } => "Close the shift".into(),
+            Pending::PostVoid(n) => Msg::with("approve-post-void", n),
+            Pending::Refund { original, .. } => Msg::with("approve-refund", original),
+            Pending::NoSale => Msg::new("approve-no-sale"),
+            Pending::CashMove {
+                paid_in: true,
+                amount,
+            } => Msg::with("approve-cash-in", self.big_money(*amount)),
+            Pending::CashMove {
+                paid_in: false,
+                amount,
+            } => Msg::with("approve-cash-out", self.big_money(*amount)),
+            Pending::CloseShift { .. } => Msg::new("approve-close-shift"),
         }
     }
 
@@ -565,7 +574,9 @@ impl State {
                 Screen::Refund => self.refund_voided(),
                 _ => {}
             },
-            Approved::Drawer(Some(problem)) => self.device_problem = Some(problem),
+            Approved::Drawer(Some(problem)) => {
+                self.device_problem = Some(Msg::with("drawer-problem", problem))
+            }
             Approved::Refunded(r) => self.refunded(r),
             Approved::Closed(z) => self.shift_closed(*z),
         }
@@ -613,13 +624,14 @@ impl Terminal {
             approval: None,
             error: None,
             device_problem: None,
-            hint: "Scan an item".into(),
+            hint: Msg::new("scan-item"),
             clock: None,
-            printer: "Printer ready".into(),
+            printer: Msg::new("printer-ready"),
             printer_ok: true,
-            drawer: "Drawer closed".into(),
-            scanner: "Scanner ready".into(),
-            link: "Hub: not enrolled".into(),
+            drawer: Msg::new("drawer-closed"),
+            scanner: Msg::new("scanner-ready"),
+            link: Msg::new("hub-not-enrolled"),
+            locale: Locale::english(),
             link_ok: false,
             last_receipt: None,
             sale: sale::SaleUi::default(),
@@ -795,10 +807,34 @@ impl Terminal {
     /// What the printer driver reports, e.g. "Printer ready" or "Paper out".
     pub fn set_printer_status(&self, text: &str, ok: bool) {
         if let Ok(mut s) = self.state.try_borrow_mut() {
-            s.printer = text.to_owned();
+            s.printer = Msg::plain(text);
             s.printer_ok = ok;
             show(&s, &self.window);
         }
+    }
+
+    /// Write numbers and money for `tag` (e.g. "de-DE") and show the screens in its
+    /// language (English where no translation is bundled).
+    pub fn set_locale(&self, tag: &str) -> Result<(), LocaleError> {
+        let locale = Locale::new(tag)?;
+        let language = if crate::locale::LANGUAGES.contains(&locale.language()) {
+            locale.language()
+        } else {
+            "en"
+        };
+        if let Err(e) = slint::select_bundled_translation(language) {
+            tracing::warn!("translation {language}: {e}");
+        }
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            s.locale = locale;
+            show(&s, &self.window);
+        }
+        Ok(())
+    }
+
+    /// How the screen words an engine refusal (in the current language).
+    pub fn refusal_text(&self, e: &EngineError) -> String {
+        msg::refusal(e).text(&self.window).into()
     }
 
     /// Switch the high-contrast palette.
@@ -859,9 +895,7 @@ impl Terminal {
         };
         let locked = s.check_idle();
         if locked {
-            s.hint = format!("{} Locked after inactivity.", s.hint)
-                .trim()
-                .to_owned();
+            s.hint = Msg::new("locked-idle");
         }
         show(&s, &self.window);
         locked
@@ -870,10 +904,11 @@ impl Terminal {
     /// What the hub link reports: connected or not, and how many events wait to be sent.
     pub fn set_link_status(&self, online: bool, waiting: u64) {
         if let Ok(mut s) = self.state.try_borrow_mut() {
+            let waiting = usize::try_from(waiting).unwrap_or(usize::MAX);
             s.link = match (online, waiting) {
-                (true, 0) => "Hub online".into(),
-                (true, n) => format!("Hub online, sending {n}"),
-                (false, n) => format!("Hub offline, {n} waiting"),
+                (true, 0) => Msg::new("hub-online"),
+                (true, n) => Msg::count("hub-sending", n),
+                (false, n) => Msg::count("hub-offline", n),
             };
             s.link_ok = online;
             show(&s, &self.window);
@@ -883,8 +918,8 @@ impl Terminal {
     /// What the drawer and scanner drivers report, e.g. "Drawer open", "Scanner unplugged".
     pub fn set_device_status(&self, drawer: &str, scanner: &str) {
         if let Ok(mut s) = self.state.try_borrow_mut() {
-            s.drawer = drawer.to_owned();
-            s.scanner = scanner.to_owned();
+            s.drawer = Msg::plain(drawer);
+            s.scanner = Msg::plain(scanner);
             show(&s, &self.window);
         }
     }
@@ -905,20 +940,16 @@ fn show(s: &State, w: &AppWindow) {
     refund::show_refund(s, w);
     parked::show_parked(s, w);
     let logged_in = s.engine().cashier().is_some();
-    w.set_user_text(
-        if logged_in {
-            s.user.clone()
-        } else {
-            "Locked".into()
-        }
-        .into(),
-    );
+    w.set_user_text(match logged_in {
+        true => s.user.as_str().into(),
+        false => Msg::new("locked").text(w),
+    });
     w.set_clock_text(s.clock.clone().unwrap_or_else(clock_now).into());
-    w.set_printer_text(s.printer.as_str().into());
+    w.set_printer_text(s.printer.text(w));
     w.set_printer_ok(s.printer_ok);
-    w.set_drawer_text(s.drawer.as_str().into());
-    w.set_scanner_text(s.scanner.as_str().into());
-    w.set_link_text(s.link.as_str().into());
+    w.set_drawer_text(s.drawer.text(w));
+    w.set_scanner_text(s.scanner.text(w));
+    w.set_link_text(s.link.text(w));
     w.set_link_ok(s.link_ok);
 
     w.set_login_name(s.login_name.as_str().into());
@@ -932,7 +963,7 @@ fn show(s: &State, w: &AppWindow) {
         .iter()
         .map(|l| LineRow {
             name: l.name.as_str().into(),
-            qty: l.qty.format(l.unit).into(),
+            qty: s.locale.quantity(l.qty, l.unit).into(),
             price: s.money(l.unit_price).into(),
             amount: l
                 .amount()
@@ -947,16 +978,13 @@ fn show(s: &State, w: &AppWindow) {
     }
     w.set_lines(ModelRc::new(VecModel::from(rows)));
     let (total, items) = match ticket.map(|t| t.totals()) {
-        Some(Ok(t)) => (
-            s.big_money(t.due),
-            format!("{count} line{}", if count == 1 { "" } else { "s" }),
-        ),
-        Some(Err(e)) => (e.to_string(), String::new()),
-        None => (s.big_money(Money(0)), "No open ticket".into()),
+        Some(Ok(t)) => (s.big_money(t.due), Msg::count("lines", count)),
+        Some(Err(e)) => (e.to_string(), Msg::default()),
+        None => (s.big_money(Money(0)), Msg::new("no-ticket")),
     };
     w.set_total_text(total.into());
-    w.set_items_text(items.into());
-    w.set_hint_text(s.hint.as_str().into());
+    w.set_items_text(items.text(w));
+    w.set_hint_text(s.hint.text(w));
 
     let b = s.balance.unwrap_or_default();
     w.set_due_text(s.big_money(b.due).into());
@@ -972,7 +1000,7 @@ fn show(s: &State, w: &AppWindow) {
 
     w.set_approval_visible(s.approval.is_some());
     if let Some(a) = &s.approval {
-        w.set_approval_title(s.approval_title(a).into());
+        w.set_approval_title(s.approval_title(a).text(w));
         w.set_approver_name(a.name.as_str().into());
         w.set_approver_pin_mask(mask(&a.pin).into());
         let reasons: Vec<SharedString> = a.reasons.iter().map(|r| r.as_str().into()).collect();
@@ -982,7 +1010,12 @@ fn show(s: &State, w: &AppWindow) {
     }
 
     w.set_device_visible(s.device_problem.is_some());
-    w.set_device_text(s.device_problem.clone().unwrap_or_default().into());
+    w.set_device_text(
+        s.device_problem
+            .as_ref()
+            .map(|m| m.text(w))
+            .unwrap_or_default(),
+    );
     w.set_error_visible(s.error.is_some());
-    w.set_error_text(s.error.clone().unwrap_or_default().into());
+    w.set_error_text(s.error.as_ref().map(|m| m.text(w)).unwrap_or_default());
 }

@@ -1,6 +1,7 @@
 //! The parked-tickets screen: the tickets put aside on this terminal (the engine's list), one
 //! resumed onto the sale screen, or the open ticket parked to serve someone else.
 
+use super::msg::Msg;
 use pos_core::sale::Ticket;
 use pos_core::{Hlc, TicketId};
 use slint::{ComponentHandle, ModelRc, VecModel};
@@ -14,7 +15,7 @@ impl State {
             Ok(_) => {
                 self.balance = None;
                 self.amount.clear();
-                self.hint = "Ticket parked".into();
+                self.hint = Msg::new("parked-done");
             }
             Err(e) => self.fail(e),
         }
@@ -29,7 +30,7 @@ impl State {
                 self.balance = None;
                 self.amount.clear();
                 self.screen = Screen::Sale;
-                self.hint = "Ticket resumed: scan more items or pay".into();
+                self.hint = Msg::new("resumed");
             }
             Err(e) => self.fail(e),
         }

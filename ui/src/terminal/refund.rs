@@ -3,6 +3,7 @@
 //! supervisor's approval; or the whole receipt voided; or a copy reprinted. What may be
 //! refunded, and for how much, is the core's rule (`Refundable`) over the engine's records.
 
+use super::msg::Msg;
 use pos_core::sale::events::Refunded;
 use pos_core::sale::{
     Money, Quantity, Receipt, RefundLine, RefundRequest, Refundable, Tender, Unit,
@@ -202,15 +203,7 @@ impl State {
 
     /// The approved refund is recorded: back to the sale, saying what was paid back.
     pub(super) fn refunded(&mut self, r: Refunded) {
-        let from = r
-            .original
-            .map_or_else(String::new, |n| format!(" of receipt {n}"));
-        self.hint = format!(
-            "Refund {}{from}: {} back in {}",
-            r.refund,
-            self.big_money(r.plan.total),
-            r.tender.label()
-        );
+        self.hint = Msg::with2("refund-done", r.refund, self.big_money(r.plan.total));
         self.refund = RefundUi {
             last: Some(r),
             ..RefundUi::default()
@@ -229,9 +222,7 @@ impl State {
             .as_ref()
             .map(|f| self.big_money(f.receipt.sale.totals.due))
             .unwrap_or_default();
-        self.hint = format!("Receipt {number} voided: {total} back")
-            .trim()
-            .to_owned();
+        self.hint = Msg::with2("receipt-voided", number, total);
         let last = self.refund.last.take();
         self.refund = RefundUi {
             last,

@@ -2,6 +2,7 @@
 //! tapped after them says: a quantity, a weight in grams, a price, a percentage or a PLU. The
 //! engine decides whether that is allowed (and asks for an approval where it must).
 
+use super::msg::Msg;
 use pos_core::sale::{Discount, LineNo, Product, Quantity, Unit};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
@@ -81,7 +82,7 @@ impl State {
             // Weighed goods: the keyed number is grams (a scale would send it).
             (Unit::Kg, Ok(grams)) => Quantity(grams),
             (Unit::Kg, Err(_)) => {
-                self.hint = format!("{}: key the weight in grams first", product.name);
+                self.hint = Msg::with("weigh-first", &product.name);
                 return;
             }
             (Unit::Each, Ok(n)) => Quantity::units(n),
@@ -91,7 +92,7 @@ impl State {
             Ok(_) => {
                 self.balance = None;
                 self.sale.search = None;
-                self.hint = format!("{} added", product.name);
+                self.hint = Msg::with("added", &product.name);
             }
             Err(e) => self.fail(e),
         }
@@ -100,7 +101,7 @@ impl State {
     fn entry_action(&mut self, action: &str, selected: i32) {
         let entry = std::mem::take(&mut self.sale.entry);
         let Ok(n) = entry.parse::<i64>() else {
-            self.hint = "Key a number first, then the key".into();
+            self.hint = Msg::new("key-number-first");
             return;
         };
         if action == "plu" {
@@ -111,7 +112,7 @@ impl State {
             return self.percent_discount(None, n);
         }
         let Some(line) = self.target_line(selected) else {
-            self.hint = "No line to change: scan an item first".into();
+            self.hint = Msg::new("no-line");
             return;
         };
         match action {
@@ -131,7 +132,7 @@ impl State {
             }
             "price" => match keyed_money(&entry) {
                 Some(price) => self.ask_approval(Pending::OverridePrice { line, price }),
-                None => self.hint = "Key the new price in cents".into(),
+                None => self.hint = Msg::new("key-price"),
             },
             "line-discount" => self.percent_discount(Some(line), n),
             _ => {}
@@ -145,7 +146,7 @@ impl State {
             .checked_mul(100)
             .and_then(|bp| u32::try_from(bp).ok())
         else {
-            self.hint = "That percentage is too large".into();
+            self.hint = Msg::new("percent-too-large");
             return;
         };
         self.attempt(Pending::Discount {
@@ -274,8 +275,8 @@ pub(super) fn show(s: &State, w: &AppWindow) {
     page.set_searching(s.sale.search.is_some());
     page.set_search_text(s.sale.search.clone().unwrap_or_default().into());
     let status = match &s.sale.search {
-        Some(q) if !q.trim().is_empty() => format!("{} found", s.sale.results.len()),
-        _ => String::new(),
+        Some(q) if !q.trim().is_empty() => Msg::count("found", s.sale.results.len()),
+        _ => Msg::default(),
     };
-    page.set_status_text(status.into());
+    page.set_status_text(status.text(w));
 }

@@ -2,6 +2,7 @@
 //! report, and the blind count that closes the shift with its Z report. The engine decides
 //! what needs a second person; its refusal is shown as it is.
 
+use super::msg::Msg;
 use std::rc::Rc;
 
 use pos_core::sale::{Money, ShiftReport};
@@ -128,7 +129,7 @@ impl State {
                     done: Some(Done::Opened(float)),
                     ..ShiftUi::default()
                 };
-                self.hint = "Scan an item".into();
+                self.hint = Msg::new("scan-item");
             }
             Err(e) => self.fail(e),
         }
@@ -198,7 +199,7 @@ impl State {
             z: Some(z),
             ..ShiftUi::default()
         };
-        self.hint = "No shift open: open one under Shift".into();
+        self.hint = Msg::new("no-shift");
     }
 
     fn shift_back(&mut self) {

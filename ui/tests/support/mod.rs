@@ -29,6 +29,16 @@ pub fn rig() -> Rig {
     }
 }
 
+/// An amount as the English screens write it, with the currency sign ("€12.50").
+pub fn eur(m: pos_core::sale::Money) -> String {
+    pos_ui::locale::Locale::english().money(m, &pos_core::sale::Currency::default())
+}
+
+/// An amount as the English screens write it in a table ("1,234.50").
+pub fn money(m: pos_core::sale::Money) -> String {
+    pos_ui::locale::Locale::english().number(m, &pos_core::sale::Currency::default())
+}
+
 /// Type `staff`'s name on the keyboard and the PIN on the pad, then tap "Log in".
 pub fn log_in(t: &Terminal, staff: Staff) {
     let w = t.window();
