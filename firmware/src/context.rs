@@ -160,9 +160,12 @@ fn init_logging(config: &Config, service: bool) {
         "warn"
     };
     let filter = EnvFilter::try_from_env("POS_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Colours only on a terminal: a service's log goes to the journal or a file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false);
     // A second initialisation (tests calling twice) is harmless; ignore it.
     let _ = if config.log.json {

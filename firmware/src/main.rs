@@ -22,6 +22,7 @@ Examples:
   pos audit verify --data-dir /var/lib/pos
   pos audit log --kind sale --since 2h
   echo 'my-pass' | pos login --user alice
+  pos terminal --data-dir /var/lib/pos
   pos demo --headless --sales 50";
 
 #[derive(Debug, Parser)]
@@ -55,6 +56,8 @@ enum Command {
     /// Receipt printer, cash drawer, scanner and display: list, test-print, open-drawer, simulate.
     #[command(subcommand)]
     Devices(cmd::devices::DevicesCommand),
+    /// Run the terminal: the touchscreen UI over this device's store and its devices.
+    Terminal(cmd::terminal::TerminalArgs),
     /// Run a hub and a terminal trading a scripted day through the sale engine (the main job).
     Demo(cmd::demo::DemoArgs),
 }
@@ -72,15 +75,16 @@ fn restore_sigpipe() {
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = Cli::parse();
-    // Long-running services (`pos terminal`, `pos hub`) will log at the configured level;
-    // every command so far prints its result and only warns.
-    let service = false;
+    // Long-running services (`pos terminal`, later `pos hub`) log at the configured level;
+    // the other commands print their result and only warn.
+    let service = matches!(cli.command, Command::Terminal(_));
     let result = context::Context::new(&cli.global, service).and_then(|ctx| match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, args),
         Command::Audit(args) => cmd::audit::run(&ctx, args),
         Command::User(args) => cmd::user::run(&ctx, args),
         Command::Login(args) => cmd::user::login(&ctx, args),
         Command::Devices(args) => cmd::devices::run(&ctx, args),
+        Command::Terminal(args) => cmd::terminal::run(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
     });
     match result {

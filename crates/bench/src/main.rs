@@ -10,6 +10,8 @@ mod fsinfo;
 mod p10_print;
 mod p1_commit;
 mod p2_lookup;
+mod p3_scan_frame;
+mod p4_rss;
 mod p7_verify;
 mod report;
 mod s1_credential;
@@ -42,6 +44,8 @@ pub struct Spec {
 const FIGURES: &[Spec] = &[
     p1_commit::SPEC,
     p2_lookup::SPEC,
+    p3_scan_frame::SPEC,
+    p4_rss::SPEC,
     p7_verify::SPEC,
     p10_print::SPEC,
     s1_credential::SPEC,
@@ -75,6 +79,18 @@ Figures:
       p99 of the raw point query on the barcode table alone, through a separate read-only
       connection to the same file. The ratio is informational. Lookups: 200 000 (20 000 with
       --quick), interleaved one by one; the catalogue's build time is printed.
+  P3  scan to drawn frame (ms, lower is better; goal p99 < 8 ms)
+      From the first byte of a barcode written to a pty serial scanner (the simulator) until
+      the 1280x800 software-rendered frame shows the new line: the real scanner driver on
+      its own thread, invoke_from_event_loop to the UI thread (headless platform's event
+      loop), Terminal::scan (engine lookup and ticket line, view-model), a full redraw.
+      Baseline: a redraw of the same, unchanged window right after each scan. Tickets are
+      completed every 25 lines. Scans: 300 with --quick, 3000 otherwise.
+  P4  terminal RSS (MB, lower is better; goal peak < 60 MB)
+      Peak resident set (VmHWM) of a child process that opens a terminal store with
+      100 000 products, builds the UI on the headless platform, draws a 1280x800 frame,
+      scans 30 items and draws again. Baseline: the same child without the UI. 1 child per
+      side with --quick, 3 (medians) otherwise.
   P7  audit verify throughput (records/s, higher is better; goal ratio >= 0.5 and >= 1M/s)
       ChainVerifier push() over an in-memory chain plus finish(): hash links, a signed
       checkpoint every 1000 records and the head seal. Baseline: blake3::hash of each record's
@@ -87,7 +103,7 @@ Figures:
       From Engine::complete of a paid 10-line ticket (durable commit, receipt queued) through
       Engine::print_next (status query, print.started commit, ESC/POS encoding) to the first
       receipt byte written to the TCP printer simulator. The baseline is the goal.
-  P3-P6, P8, P9 are not measured yet.
+  P5, P6, P8, P9 are not measured yet.
 
 Output: a table by default (with PASS/MISS per goal); --json prints exactly one JSON object
   {\"figures\": [{\"id\", \"name\", \"value\", \"unit\", \"baseline_name\", \"baseline\",
@@ -108,6 +124,12 @@ struct Cli {
     /// Measure only these figures, e.g. `--only P1,P7`.
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     only: Vec<String>,
+    /// Internal: run as P4's measured child process (`ui` or `engine`).
+    #[arg(long, hide = true, value_name = "MODE", requires = "p4_dir")]
+    p4_child: Option<String>,
+    /// Internal: the data dir P4's child opens.
+    #[arg(long, hide = true, value_name = "DIR")]
+    p4_dir: Option<std::path::PathBuf>,
 }
 
 /// The figures `only` names, in report order; all when empty.
@@ -141,6 +163,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let (Some(mode), Some(dir)) = (&cli.p4_child, &cli.p4_dir) {
+        return p4_rss::child(mode, dir);
+    }
     let settings = Settings { quick: cli.quick };
     let started = Instant::now();
     let mut figures = Vec::new();
@@ -177,7 +202,10 @@ mod tests {
     #[test]
     fn only_selects_known_figures_in_order() {
         let ids = |v: Vec<&Spec>| v.iter().map(|s| s.meta.id).collect::<Vec<_>>();
-        assert_eq!(ids(select(&[]).unwrap()), ["P1", "P2", "P7", "P10", "S1"]);
+        assert_eq!(
+            ids(select(&[]).unwrap()),
+            ["P1", "P2", "P3", "P4", "P7", "P10", "S1"]
+        );
         assert_eq!(
             ids(select(&["p7".into(), "P1".into()]).unwrap()),
             ["P1", "P7"]
@@ -185,7 +213,7 @@ mod tests {
         assert!(select(&["P9".into()])
             .unwrap_err()
             .to_string()
-            .contains("P1, P2, P7, P10, S1"));
+            .contains("P1, P2, P3, P4, P7, P10, S1"));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub const SPEC: Spec = Spec {
 };
 
 /// Products saved per commit while building the catalogue.
-const BATCH: u64 = 5_000;
+pub(crate) const BATCH: u64 = 5_000;
 /// Every this many products has a second barcode (a multipack or an older label).
 const SECOND_BARCODE_EVERY: u64 = 4;
 
@@ -57,13 +57,13 @@ const CATEGORIES: [&str; 8] = [
 
 /// The EAN-13 of product `n` (`second` for its second barcode): a "4" GS1 prefix, never a
 /// scale-label prefix.
-fn barcode(n: u64, second: bool) -> String {
+pub(crate) fn barcode(n: u64, second: bool) -> String {
     let body = format!("4{}{n:010}", if second { 9 } else { 0 });
     let check = check_digit(&body).unwrap_or(0);
     format!("{body}{check}")
 }
 
-fn product(n: u64, id: ProductId) -> Product {
+pub(crate) fn product(n: u64, id: ProductId) -> Product {
     let word = |k: u64| WORDS[(k % WORDS.len() as u64) as usize];
     let mut barcodes = vec![barcode(n, false)];
     if n % SECOND_BARCODE_EVERY == 0 {

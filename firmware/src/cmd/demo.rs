@@ -21,22 +21,36 @@ use pos_drivers::escpos::Layout;
 use pos_drivers::{EscPosPrinter, TcpTimeouts, TcpTransport};
 use pos_engine::{Credentials, Engine, PrintProgress};
 use pos_store::{Store, StoreError};
+use pos_ui::backend::{self, Backend, Environment, Options, ScreenSize};
 
+use crate::cmd::terminal::{self as term, Signals};
 use crate::context::{open_at, Context};
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "Without --data-dir the demo works in a new folder under the system's \
 temporary directory and prints where. Run it again with the same --data-dir to trade another \
-day on the same devices."
+day on the same devices.
+
+Without --headless, and when a display exists (DISPLAY or WAYLAND_DISPLAY), the terminal then \
+opens in a window on the demo's store, with a simulated network printer (receipts are printed \
+here) and a simulated serial scanner: type a barcode here and press Enter to scan it. Log in \
+with a cashier's name and PIN (printed below). Closing the window ends the demo."
 )]
 pub struct DemoArgs {
-    /// Run without any window (the only mode until the touchscreen app lands).
+    /// Run without any window: only the scripted day. Without it the demo then opens the
+    /// terminal in a window (when a display exists) on the simulated printer and scanner.
     #[arg(long)]
     pub headless: bool,
     /// How many sales the cashiers ring up during the day.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub sales: u32,
+    /// Size of the terminal window: 1280x800, 1024x768 or 800x1280 (portrait).
+    #[arg(long, value_name = "WxH", default_value = "1280x800")]
+    pub size: ScreenSize,
+    /// Close the terminal window by itself after this many milliseconds (unattended runs).
+    #[arg(long, value_name = "MS")]
+    pub exit_after_ms: Option<u64>,
 }
 
 const ADMIN_PASSWORD: &str = "Tangerine-Harbor-2026";
@@ -45,9 +59,12 @@ const SUPERVISOR: (&str, &str) = ("sam", "917362");
 const CASHIERS: [(&str, &str); 2] = [("alice", "481516"), ("bob", "230742")];
 
 pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
-    if !args.headless {
-        println!("The touchscreen app is not part of this build yet; running headless.");
-    }
+    // Decided first: the window mode blocks SIGINT/SIGTERM before any thread starts.
+    let window = if args.headless {
+        None
+    } else {
+        window_or_fallback(args.size)
+    };
     let root = if ctx.data_dir_given {
         ctx.data_dir.clone()
     } else {
@@ -75,10 +92,18 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     let mut engine = Engine::new(till, cfg);
     terminal_setup(&mut engine, ctx)?;
     trade_day(&mut engine, args.sales)?;
-    print_receipts(
-        &mut engine,
-        &crate::cmd::devices::receipt_layout(&ctx.config.devices)?,
-    )?;
+    let layout = crate::cmd::devices::receipt_layout(&ctx.config.devices)?;
+    let sim = SimPrinter::start().context("cannot start the printer simulator")?;
+    print_receipts(&mut engine, &layout, &sim)?;
+    let engine = match window {
+        Some(signals) => {
+            let dir = engine.store().dir().to_path_buf();
+            let cfg = engine.config().clone();
+            window_session(ctx, engine, layout, &sim, &args, signals)?;
+            Engine::new(open_at(&dir, ctx.store_options())?, cfg)
+        }
+        None => engine,
+    };
 
     for (label, store) in [("hub", &hub), ("terminal-1", engine.store())] {
         let report = store
@@ -440,8 +465,7 @@ fn trade_day(engine: &mut Engine, sales: u32) -> anyhow::Result<()> {
 
 /// Print every queued receipt on the simulated network printer (the real ESC/POS driver and
 /// print queue), and show the first one as the printer rendered it.
-fn print_receipts(engine: &mut Engine, layout: &Layout) -> anyhow::Result<()> {
-    let sim = SimPrinter::start().context("cannot start the printer simulator")?;
+fn print_receipts(engine: &mut Engine, layout: &Layout, sim: &SimPrinter) -> anyhow::Result<()> {
     let mut printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
     let mut printed = 0;
     loop {
@@ -461,6 +485,166 @@ fn print_receipts(engine: &mut Engine, layout: &Layout) -> anyhow::Result<()> {
     if let Some(first) = jobs.first() {
         println!("{first}");
     }
+    Ok(())
+}
+
+const FALLBACK_HINT: &str =
+    "running the headless demo; use `pos demo --headless` to skip this check";
+
+/// Whether the demo can open its terminal window: the winit platform is installed and the
+/// signals are blocked (before any thread starts). Otherwise says why, and the demo runs
+/// headless.
+fn window_or_fallback(size: ScreenSize) -> Option<Signals> {
+    if !Backend::Winit.is_built() {
+        println!(
+            "this pos was built without a window backend (feature `desktop`): {FALLBACK_HINT}"
+        );
+        return None;
+    }
+    if !Environment::detect().display_server {
+        println!("no display found (DISPLAY/WAYLAND_DISPLAY unset): {FALLBACK_HINT}");
+        return None;
+    }
+    let signals = match Signals::block() {
+        Ok(s) => s,
+        Err(e) => {
+            println!("{e:#}: {FALLBACK_HINT}");
+            return None;
+        }
+    };
+    match backend::install(Backend::Winit, size) {
+        Ok(()) => Some(signals),
+        Err(e) => {
+            println!("cannot open a window ({e}): {FALLBACK_HINT}");
+            None
+        }
+    }
+}
+
+/// The terminal in a window on the demo's store, behind the simulated printer (its receipts
+/// are printed here) and a simulated serial scanner read by the real driver: each line typed
+/// on stdin is scanned. Returns when the window is closed.
+fn window_session(
+    ctx: &Context,
+    mut engine: Engine,
+    layout: Layout,
+    sim: &SimPrinter,
+    args: &DemoArgs,
+    signals: Signals,
+) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    // The day ended with the Z report: a new shift on the same drawer for whoever logs in.
+    engine.login(Credentials::new(CASHIERS[0].0, CASHIERS[0].1))?;
+    if engine.shift()?.is_none() {
+        engine.open_shift(Money(15000))?;
+    }
+    engine.logout()?;
+
+    let mut scanner =
+        pos_device_sim::SimScanner::start(b"\r").context("cannot start the scanner simulator")?;
+    let scanner_path = scanner.path().display().to_string();
+    // Opened now: opening drops bytes already waiting, which would swallow a first scan.
+    let port = pos_drivers::serial::SerialTransport::open(pos_drivers::serial::SerialConfig::new(
+        scanner_path.clone(),
+        9600,
+    ))
+    .with_context(|| format!("cannot open the simulated scanner {scanner_path}"))?;
+    let reader = pos_drivers::scanner::ScannerReader::new(
+        port,
+        term::scanner_config(&ctx.config.devices),
+        100,
+    );
+    let printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
+    let kick = crate::cmd::devices::drawer_kick(&ctx.config.devices);
+    let till = pos_engine::Till::new(engine, Box::new(printer), layout, Some(kick), 60_000);
+
+    println!();
+    println!(
+        "Terminal window open ({}): simulated printer tcp://{}, scanner {scanner_path}.",
+        args.size,
+        sim.addr()
+    );
+    println!(
+        "Log in as {} (PIN {}) and scan: type a barcode here and press Enter, e.g.",
+        CASHIERS[0].0, CASHIERS[0].1
+    );
+    for (_, name, _, _, _, code) in CATALOGUE.iter().take(4) {
+        println!("  {:<14} {name}", ean13(code));
+    }
+    println!("  {:<14} {}", CATALOGUE[8].5, CATALOGUE[8].1);
+    println!("Close the window (or Ctrl-C) to end the demo.");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    // Each line on stdin is a scan; end of input just ends the typing.
+    let keyboard = std::thread::Builder::new()
+        .name("demo-keyboard".into())
+        .spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                let code = line.trim();
+                if !code.is_empty() {
+                    if let Err(e) = scanner.scan(code) {
+                        eprintln!("scanner simulator: {e}");
+                    }
+                }
+            }
+        })
+        .context("cannot start the keyboard thread")?;
+    drop(keyboard);
+    let mut threads = Vec::new();
+    let options = Options {
+        backend: Some(Backend::Winit),
+        size: args.size,
+        exit_after: args.exit_after_ms.map(std::time::Duration::from_millis),
+        ..Options::default()
+    };
+    let policy = term::session_policy(ctx);
+    let run = std::thread::scope(|scope| {
+        // Receipts as the simulated printer renders them, while the window is open.
+        let printed = std::thread::Builder::new()
+            .name("demo-printer".into())
+            .spawn_scoped(scope, || {
+                let mut shown = sim.jobs().len();
+                while !stop.load(Ordering::Relaxed) {
+                    let jobs = sim.jobs();
+                    for job in jobs.iter().skip(shown) {
+                        println!("{job}\n---- cut ----");
+                    }
+                    shown = shown.max(jobs.len());
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            });
+        if let Err(e) = printed {
+            eprintln!("cannot start the printer output thread: {e}");
+        }
+        let run = backend::run_installed(Backend::Winit, till, &options, |terminal, remote| {
+            signals.forward_to(remote);
+            terminal.set_session_policy(policy);
+            terminal.set_device_status("Drawer closed", "Scanner ready");
+            match term::spawn_serial_scanner(
+                reader,
+                remote,
+                Arc::clone(&stop),
+                "Drawer closed".into(),
+            ) {
+                Ok(t) => threads.push(t),
+                Err(e) => eprintln!("{e:#}"),
+            }
+        });
+        stop.store(true, Ordering::Relaxed);
+        run
+    });
+    for t in threads {
+        let _ = t.join();
+    }
+    run.map_err(|e| anyhow::anyhow!(e))?;
+    let jobs = sim.jobs();
+    println!(
+        "Window closed; the simulated printer holds {} receipts in all.",
+        jobs.len()
+    );
     Ok(())
 }
 

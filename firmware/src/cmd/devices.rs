@@ -105,7 +105,7 @@ pub fn open_printer(connection: &str) -> anyhow::Result<Box<dyn ReceiptPrinter>>
 }
 
 /// `/dev/ttyUSB0?baud=38400` → path and baud (default 9600).
-fn serial_target(rest: &str) -> anyhow::Result<(String, u32)> {
+pub(crate) fn serial_target(rest: &str) -> anyhow::Result<(String, u32)> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let mut baud = 9600;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -155,7 +155,7 @@ pub fn layout(devices: &DevicesSection, kick: bool) -> Layout {
     }
 }
 
-fn drawer_kick(devices: &DevicesSection) -> DrawerKick {
+pub(crate) fn drawer_kick(devices: &DevicesSection) -> DrawerKick {
     DrawerKick {
         pin: if devices.drawer_pin == 5 {
             DrawerPin::Pin5

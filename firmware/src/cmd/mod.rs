@@ -2,4 +2,5 @@ pub mod audit;
 pub mod demo;
 pub mod devices;
 pub mod init;
+pub mod terminal;
 pub mod user;
