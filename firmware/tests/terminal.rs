@@ -42,7 +42,13 @@ fn headless_terminal_starts_logs_and_stops_after_the_time_limit() {
     init(&data, "terminal");
     let started = Instant::now();
     let out = pos()
-        .args(["terminal", "--headless", "--exit-after-ms", "300", "--data-dir"])
+        .args([
+            "terminal",
+            "--headless",
+            "--exit-after-ms",
+            "300",
+            "--data-dir",
+        ])
         .arg(&data)
         .output()
         .unwrap();
