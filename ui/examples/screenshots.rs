@@ -1,73 +1,173 @@
-//! Renders each main screen at 1280x800 with the software renderer to PNG files under
-//! docs/screenshots/ (or the folder given as the first argument), from a demo store seeded the
-//! way the UI tests seed theirs.
+//! Renders every main screen with the software renderer to PNG files under docs/screenshots/
+//! (or the folder given as the first argument): each screen at 1280x800, 1024x768 and
+//! 800x1280, plus German and high-contrast variants of the sale screen. The store is seeded
+//! the way the UI tests seed theirs; the receipts go to a simulated printer.
+//!
+//! `cargo run -p pos-ui --example screenshots`
 
 #![allow(clippy::unwrap_used)] // a developer tool: any failure should stop it loudly
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use pos_ui::headless;
+use pos_ui::backend::ScreenSize;
+use pos_ui::{headless, CardEntry, ParkedPage, RefundPage, SalePage, ShiftPage, Terminal};
 use slint::ComponentHandle;
 use support::*;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() {
     let out = std::env::args_os()
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots"));
-    std::fs::create_dir_all(&out)?;
-    let rig = rig();
+    std::fs::create_dir_all(&out).unwrap();
+    for size in ScreenSize::SUPPORTED {
+        shoot_all(&out, size);
+    }
+}
+
+fn shot(out: &Path, name: &str, size: ScreenSize) {
+    let window = headless::last_window().unwrap();
+    let path = out.join(format!("{name}-{size}.png"));
+    headless::write_png(&window, &path).unwrap();
+    println!("{}", path.display());
+}
+
+fn sell_cash(t: &Terminal, codes: &[&str]) {
+    let w = t.window();
+    for code in codes {
+        assert!(t.scan(code), "{}", w.get_error_text());
+    }
+    w.invoke_pay_clicked();
+    w.invoke_tender_cash();
+    w.invoke_complete_sale();
+}
+
+fn shoot_all(out: &Path, size: ScreenSize) {
+    let rig = sized_rig(size);
     let t = &rig.terminal;
-    let window = headless::last_window().ok_or("no window")?;
     let w = t.window();
     t.set_clock(Some("09:41"));
-    let shot = |name: &str| -> std::io::Result<()> {
-        let path = out.join(name);
-        headless::write_png(&window, &path)?;
-        println!("{}", path.display());
-        Ok(())
-    };
+    let shoot = |name: &str| shot(out, name, size);
 
+    // Lock screen, name typed and half the PIN.
     headless::type_text(w.window(), CASHIER.0);
     for d in CASHIER.1.chars().take(4) {
         w.invoke_login_digit(d.to_string().into());
     }
-    shot("login.png")?;
+    shoot("login");
     w.invoke_login_clear();
-    for d in CASHIER.1.chars() {
-        w.invoke_login_digit(d.to_string().into());
+    w.invoke_login_name_tapped();
+    for _ in 0..CASHIER.0.len() {
+        headless::type_text(w.window(), "\u{8}");
     }
-    w.invoke_login_submit();
+    log_in(t, CASHIER);
+    t.set_link_status(false, 12);
 
+    // A sale of a few lines with one selected, then the search panel.
     for code in [COLA_EAN, WATER_EAN8, CAKE_PLU, BANANA_PLU, COLA_EAN] {
-        if !t.scan(code) {
-            return Err(format!("scan {code}: {}", w.get_error_text()).into());
-        }
+        assert!(t.scan(code), "{}", w.get_error_text());
     }
+    let page = w.global::<SalePage<'_>>();
+    page.invoke_entry_digit("4".into());
+    page.invoke_entry_digit("5".into());
+    page.invoke_entry_digit("0".into());
     w.set_selected_line(3);
-    shot("sale.png")?;
+    shoot("sale");
+    page.invoke_entry_clear();
+    page.invoke_search_open();
+    for k in ["C", "H"] {
+        page.invoke_search_key(k.into());
+    }
+    shoot("sale-search");
+    page.invoke_search_close();
 
+    // A line void waiting for the supervisor.
     w.invoke_void_clicked();
     headless::type_text(w.window(), SUPERVISOR.0);
     for d in SUPERVISOR.1.chars() {
         w.invoke_approval_digit(d.to_string().into());
     }
     w.invoke_approval_reason_picked(0);
-    shot("approval.png")?;
+    shoot("approval");
     w.invoke_cancel_approval();
 
+    // The same sale for bright shops, and in German.
     t.set_high_contrast(true);
-    shot("sale-high-contrast.png")?;
+    shoot("sale-high-contrast");
     t.set_high_contrast(false);
+    t.set_locale("de-DE").unwrap();
+    shoot("sale-de");
+    t.set_locale("en-GB").unwrap();
 
+    // Payment: part cash, the rest by card, then the card slip entry.
     w.invoke_pay_clicked();
-    for d in ["2", "0", "0", "0"] {
+    for d in ["5", "0", "0"] {
         w.invoke_amount_digit(d.into());
     }
     w.invoke_tender_cash();
-    shot("payment.png")?;
-    Ok(())
+    shoot("payment");
+    w.invoke_tender_card();
+    let card = w.global::<CardEntry<'_>>();
+    for d in "4242".chars() {
+        card.invoke_digit(d.to_string().into());
+    }
+    shoot("payment-card");
+    for d in "718293".chars() {
+        card.invoke_digit(d.to_string().into());
+    }
+    card.invoke_confirm();
+    // The printer runs out of paper as the sale completes.
+    rig.printer.set_paper_out(true);
+    w.invoke_complete_sale();
+    shoot("paper-out");
+    rig.printer.set_paper_out(false);
+    w.invoke_retry_print();
+    let receipt = t.last_receipt().unwrap();
+
+    // Refund: the receipt found by its code, one line picked.
+    w.invoke_open_screen("refund".into());
+    assert!(t.scan(&receipt.qr), "{}", w.get_error_text());
+    let refund = w.global::<RefundPage<'_>>();
+    refund.invoke_toggle_line(0);
+    shoot("refund");
+    refund.invoke_back_to_sale();
+
+    // Parked tickets.
+    assert!(t.scan(CAKE_PLU));
+    w.invoke_open_screen("parked".into());
+    w.global::<ParkedPage<'_>>().invoke_park();
+    assert!(t.scan(WATER_EAN8));
+    w.global::<ParkedPage<'_>>().invoke_park();
+    shoot("parked");
+    w.global::<ParkedPage<'_>>().invoke_back_to_sale();
+
+    // Shift: the X report, the blind count, then the Z report.
+    sell_cash(t, &[COLA_EAN]);
+    w.invoke_open_screen("shift".into());
+    let shift = w.global::<ShiftPage<'_>>();
+    shoot("shift");
+    shift.invoke_x_report_clicked();
+    shoot("shift-x");
+    shift.invoke_show_panel("count".into());
+    for d in "12345".chars() {
+        shift.invoke_digit(d.to_string().into());
+    }
+    shoot("shift-count");
+    shift.invoke_close_shift();
+    if w.get_approval_visible() {
+        pin_approval(t, SUPERVISOR);
+    }
+    shoot("shift-z");
+}
+
+fn pin_approval(t: &Terminal, staff: Staff) {
+    let w = t.window();
+    headless::type_text(w.window(), staff.0);
+    for d in staff.1.chars() {
+        w.invoke_approval_digit(d.to_string().into());
+    }
+    w.invoke_approve();
 }

@@ -217,12 +217,12 @@ pub enum BackendError {
          choose --backend winit or --backend kms)"
     )]
     NoDisplay { drm: &'static str },
-    #[error("cannot start the {backend} backend: {source} (hint: {hint})")]
+    /// Slint's own words are in `detail` (several lines joined by "; ").
+    #[error("cannot start the {backend} backend: {detail} (hint: {hint})")]
     Platform {
         backend: Backend,
         hint: &'static str,
-        #[source]
-        source: PlatformError,
+        detail: String,
     },
     #[error("the UI event loop is not running: {0}")]
     EventLoop(#[from] EventLoopError),
@@ -263,6 +263,20 @@ pub fn choose(explicit: Option<Backend>, env: &Environment) -> Result<Backend, B
     })
 }
 
+fn platform_error(backend: Backend, source: &PlatformError) -> BackendError {
+    let text = source.to_string();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    BackendError::Platform {
+        backend,
+        hint: hint(backend),
+        detail: lines.join("; "),
+    }
+}
+
 fn hint(backend: Backend) -> &'static str {
     match backend {
         Backend::Winit => {
@@ -280,11 +294,7 @@ fn hint(backend: Backend) -> &'static str {
 /// Install `backend` as this thread's Slint platform, with windows of `size` where the
 /// backend lets the program choose (winit, headless; KMS is always the whole screen).
 pub fn install(backend: Backend, size: ScreenSize) -> Result<(), BackendError> {
-    let platform_error = |source: PlatformError| BackendError::Platform {
-        backend,
-        hint: hint(backend),
-        source,
-    };
+    let platform_error = |source: PlatformError| platform_error(backend, &source);
     choose(Some(backend), &Environment::default())?;
     match backend {
         Backend::Headless => headless::init_with_size(size.width, size.height),
@@ -412,11 +422,7 @@ pub fn run_installed(
     options: &Options,
     setup: impl FnOnce(&Terminal, Remote),
 ) -> Result<(), BackendError> {
-    let platform_error = |source: PlatformError| BackendError::Platform {
-        backend,
-        hint: hint(backend),
-        source,
-    };
+    let platform_error = |source: PlatformError| platform_error(backend, &source);
     let terminal = Rc::new(Terminal::new(till).map_err(platform_error)?);
     match backend {
         Backend::Winit => apply_size(terminal.window(), options.size),

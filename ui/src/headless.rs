@@ -222,6 +222,7 @@ pub fn write_png(window: &MinimalSoftwareWindow, path: &Path) -> std::io::Result
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w, h);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Best);
     let mut writer = encoder.write_header().map_err(std::io::Error::other)?;
     writer
         .write_image_data(&rgb)

@@ -360,34 +360,6 @@ fn reprint_sends_a_copy_to_the_printer() {
     assert!(jobs[1].contains(&receipt.number.to_string()));
 }
 
-/// A rig whose window is `size` (the screens lay themselves out for it).
-fn sized_rig(size: pos_ui::backend::ScreenSize) -> Rig {
-    pos_ui::headless::init_with_size(size.width, size.height).unwrap();
-    let printer = pos_device_sim::SimPrinter::start().unwrap();
-    let shop = till_logged_out();
-    let terminal = Terminal::new(sim_till(shop.engine, &printer)).unwrap();
-    pos_ui::backend::apply_size(terminal.window(), size);
-    Rig {
-        terminal,
-        printer,
-        dir: shop.dir,
-    }
-}
-
-/// Draw the window; with `POS_UI_SHOTS=DIR` also write it there as `name`-WxH.png.
-fn draw(name: &str, size: pos_ui::backend::ScreenSize) -> Vec<u8> {
-    let window = pos_ui::headless::last_window().unwrap();
-    assert_eq!(
-        pos_ui::headless::window_size(&window),
-        (size.width, size.height)
-    );
-    if let Some(dir) = std::env::var_os("POS_UI_SHOTS") {
-        let path = std::path::Path::new(&dir).join(format!("{name}-{size}.png"));
-        pos_ui::headless::write_png(&window, &path).unwrap();
-    }
-    pos_ui::headless::render_rgb(&window)
-}
-
 #[test]
 fn the_refund_screen_draws_at_every_screen_size() {
     for size in pos_ui::backend::ScreenSize::SUPPORTED {

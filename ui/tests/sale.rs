@@ -336,3 +336,45 @@ fn a_badge_logs_in_and_an_idle_terminal_locks_parking_the_ticket() {
     assert_eq!(t.screen(), Some(Screen::Login));
     let _ = headless::last_window();
 }
+
+#[test]
+fn double_taps_never_double_a_payment_a_sale_or_a_line() {
+    let rig = rig();
+    let t = &rig.terminal;
+    let w = t.window();
+    log_in(t, CASHIER);
+    assert!(t.scan(COLA_EAN));
+    // Pay tapped twice: one payment screen, nothing else.
+    w.invoke_pay_clicked();
+    w.invoke_pay_clicked();
+    assert_eq!(t.screen(), Some(Screen::Payment));
+    // Cash tapped twice: one payment of the exact amount, no "nothing left to pay" dialog.
+    w.invoke_tender_cash();
+    w.invoke_tender_cash();
+    w.invoke_tender_card();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    assert!(!w.global::<CardEntry<'_>>().get_visible());
+    let paid = t
+        .with_engine(|e| e.ticket().unwrap().payments().len())
+        .unwrap();
+    assert_eq!(paid, 1);
+    // Complete tapped twice: one sale, one receipt, no error for the second tap.
+    w.invoke_complete_sale();
+    w.invoke_complete_sale();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    let sales = t
+        .with_engine(|e| events(e.store(), "sale.completed").len())
+        .unwrap();
+    assert_eq!(sales, 1);
+    assert_eq!(wait_for_jobs(&rig.printer, 1).len(), 1);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(rig.printer.jobs().len(), 1, "one receipt printed");
+    // A product key tapped twice is two pieces on purpose: two lines, both shown.
+    let page = w.global::<SalePage<'_>>();
+    page.invoke_product_tapped(product_index(t, "Banana"));
+    page.invoke_product_tapped(product_index(t, "Banana"));
+    assert_eq!(w.get_lines().row_count(), 2);
+    // Digits beyond the entry's length are dropped, not wrapped.
+    key(t, "123456789012345678");
+    assert_eq!(page.get_entry_text().len(), 13);
+}

@@ -286,34 +286,6 @@ fn a_supervisor_at_the_till_moves_cash_without_a_second_person() {
     assert_eq!(g.get_done_kind(), "cash-in");
 }
 
-/// A rig whose window is `size` (the screens lay themselves out for it).
-fn sized_rig(size: pos_ui::backend::ScreenSize) -> Rig {
-    pos_ui::headless::init_with_size(size.width, size.height).unwrap();
-    let printer = pos_device_sim::SimPrinter::start().unwrap();
-    let shop = till_logged_out();
-    let terminal = Terminal::new(sim_till(shop.engine, &printer)).unwrap();
-    pos_ui::backend::apply_size(terminal.window(), size);
-    Rig {
-        terminal,
-        printer,
-        dir: shop.dir,
-    }
-}
-
-/// Draw the window; with `POS_UI_SHOTS=DIR` also write it there as `name`-WxH.png.
-fn draw(name: &str, size: pos_ui::backend::ScreenSize) -> Vec<u8> {
-    let window = pos_ui::headless::last_window().unwrap();
-    assert_eq!(
-        pos_ui::headless::window_size(&window),
-        (size.width, size.height)
-    );
-    if let Some(dir) = std::env::var_os("POS_UI_SHOTS") {
-        let path = std::path::Path::new(&dir).join(format!("{name}-{size}.png"));
-        pos_ui::headless::write_png(&window, &path).unwrap();
-    }
-    pos_ui::headless::render_rgb(&window)
-}
-
 #[test]
 fn every_panel_draws_at_every_screen_size() {
     for size in pos_ui::backend::ScreenSize::SUPPORTED {

@@ -302,6 +302,10 @@ impl State {
 
     fn lock(&mut self) {
         self.card = None;
+        // The next person starts from a clean screen: no found receipt, no keyed count.
+        self.refund = refund::RefundUi::default();
+        self.shift = shift::ShiftUi::default();
+        self.sale = sale::SaleUi::default();
         match self.engine_mut().logout() {
             Ok(parked) => {
                 if let Some(id) = self.session.take() {
@@ -379,6 +383,9 @@ impl State {
     }
 
     fn pay(&mut self, tender: Tender) {
+        if self.screen != Screen::Payment || self.paid_in_full() {
+            return;
+        }
         let amount = if self.amount.is_empty() {
             match self.engine().balance() {
                 Ok(b) => b.remaining,
@@ -402,7 +409,16 @@ impl State {
         }
     }
 
+    /// Whether the shown payment covers the ticket: a second tap on a tender or on Complete
+    /// (a double tap, a tap while the receipt prints) then does nothing.
+    fn paid_in_full(&self) -> bool {
+        self.balance.is_some_and(|b| b.remaining == Money(0))
+    }
+
     fn complete(&mut self) {
+        if self.screen != Screen::Payment || !self.paid_in_full() {
+            return;
+        }
         let now = (self.now)();
         match self.till.complete(now) {
             Ok(sale) => {

@@ -21,6 +21,9 @@ pub(super) struct Card {
 impl State {
     /// "Card": the keyed amount (or what remains) goes to the card terminal.
     pub(super) fn start_card(&mut self) {
+        if self.screen != super::Screen::Payment || self.paid_in_full() {
+            return;
+        }
         let amount = match keyed_money(&self.amount) {
             Some(m) => m,
             None => match self.engine().balance() {

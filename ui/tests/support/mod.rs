@@ -18,15 +18,32 @@ pub struct Rig {
 }
 
 pub fn rig() -> Rig {
-    headless::init().unwrap();
+    sized_rig(pos_ui::backend::ScreenSize::LANDSCAPE)
+}
+
+/// A terminal laid out for `size` (1280x800, 1024x768 or 800x1280).
+pub fn sized_rig(size: pos_ui::backend::ScreenSize) -> Rig {
+    headless::init_with_size(size.width, size.height).unwrap();
     let printer = SimPrinter::start().unwrap();
     let shop = till_logged_out();
     let terminal = Terminal::new(sim_till(shop.engine, &printer)).unwrap();
+    pos_ui::backend::apply_size(terminal.window(), size);
     Rig {
         terminal,
         printer,
         dir: shop.dir,
     }
+}
+
+/// Draw the window; with `POS_UI_SHOTS=DIR` also write it there as `name`-WxH.png.
+pub fn draw(name: &str, size: pos_ui::backend::ScreenSize) -> Vec<u8> {
+    let window = headless::last_window().unwrap();
+    assert_eq!(headless::window_size(&window), (size.width, size.height));
+    if let Some(dir) = std::env::var_os("POS_UI_SHOTS") {
+        let path = std::path::Path::new(&dir).join(format!("{name}-{size}.png"));
+        headless::write_png(&window, &path).unwrap();
+    }
+    headless::render_rgb(&window)
 }
 
 /// An amount as the English screens write it, with the currency sign ("€12.50").
