@@ -542,9 +542,11 @@ fn window_session(
     }
     engine.logout()?;
 
-    let mut scanner =
+    let scanner =
         pos_device_sim::SimScanner::start(b"\r").context("cannot start the scanner simulator")?;
     let scanner_path = scanner.path().display().to_string();
+    // Kept here as well as by the keyboard thread: the end of stdin must not unplug it.
+    let scanner = Arc::new(std::sync::Mutex::new(scanner));
     // Opened now: opening drops bytes already waiting, which would swallow a first scan.
     let port = pos_drivers::serial::SerialTransport::open(pos_drivers::serial::SerialConfig::new(
         scanner_path.clone(),
@@ -573,21 +575,31 @@ fn window_session(
     for (_, name, _, _, _, code) in CATALOGUE.iter().take(4) {
         println!("  {:<14} {name}", ean13(code));
     }
-    println!("  {:<14} {}", CATALOGUE[8].5, CATALOGUE[8].1);
+    println!(
+        "  {:<14} {}, scale label of 1.250 kg",
+        ean13("210004201250"),
+        CATALOGUE[8].1
+    );
     println!("Close the window (or Ctrl-C) to end the demo.");
 
     let stop = Arc::new(AtomicBool::new(false));
     // Each line on stdin is a scan; end of input just ends the typing.
+    let typed = Arc::clone(&scanner);
     let keyboard = std::thread::Builder::new()
         .name("demo-keyboard".into())
         .spawn(move || {
             for line in std::io::stdin().lines() {
                 let Ok(line) = line else { break };
                 let code = line.trim();
-                if !code.is_empty() {
-                    if let Err(e) = scanner.scan(code) {
-                        eprintln!("scanner simulator: {e}");
-                    }
+                if code.is_empty() {
+                    continue;
+                }
+                let sent = match typed.lock() {
+                    Ok(mut s) => s.scan(code),
+                    Err(_) => break,
+                };
+                if let Err(e) = sent {
+                    eprintln!("scanner simulator: {e}");
                 }
             }
         })
@@ -639,6 +651,7 @@ fn window_session(
     for t in threads {
         let _ = t.join();
     }
+    drop(scanner);
     run.map_err(|e| anyhow::anyhow!(e))?;
     let jobs = sim.jobs();
     println!(
