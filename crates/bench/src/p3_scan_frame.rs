@@ -221,31 +221,33 @@ fn run(settings: &Settings) -> Result<Figure> {
             group(s.quantile(0.99))
         )
     };
-    Ok(
-        Figure::new(&SPEC.meta, value.quantile(0.99), baseline.quantile(0.99))
-            .note(format!(
-                "{rounds} scans after {warmup} warm-up on a pty serial scanner ({port}), \
+    let mut figure = Figure::new(&SPEC.meta, value.quantile(0.99), baseline.quantile(0.99));
+    if let Some(warning) = crate::timing::noise_warning(&value, &baseline) {
+        figure = figure.note(warning);
+    }
+    Ok(figure
+        .note(format!(
+            "{rounds} scans after {warmup} warm-up on a pty serial scanner ({port}), \
                  1280x800 software-rendered frames, tickets completed every \
                  {LINES_PER_TICKET} lines; store in {where_}"
-            ))
-            .note(format!(
-                "scan to frame {}; redraw alone (baseline) {}",
-                pct(&value),
-                pct(&baseline)
-            ))
-            .note(format!(
-                "parts: pty + driver + hand-over to the UI thread {}; Terminal::scan {}; \
+        ))
+        .note(format!(
+            "scan to frame {}; redraw alone (baseline) {}",
+            pct(&value),
+            pct(&baseline)
+        ))
+        .note(format!(
+            "parts: pty + driver + hand-over to the UI thread {}; Terminal::scan {}; \
                  redraw with the new line {}",
-                pct(&driver),
-                pct(&scan),
-                pct(&render)
-            ))
-            .note(
-                "a scanned line is held in the open ticket (ARCHITECTURE: nothing is committed \
+            pct(&driver),
+            pct(&scan),
+            pct(&render)
+        ))
+        .note(
+            "a scanned line is held in the open ticket (ARCHITECTURE: nothing is committed \
                  until payment or parking), so no commit is on this path today; the ticket's \
                  completion every few lines commits, untimed",
-            ),
-    )
+        ))
 }
 
 thread_local! {
