@@ -52,12 +52,16 @@ pub struct Config {
 pub struct DeviceSection {
     /// Directory holding the database, keys and backups. Default `/var/lib/pos`.
     pub data_dir: PathBuf,
+    /// BCP 47 locale of the screens: language of the words, format of numbers and money.
+    /// Default `en-GB`.
+    pub locale: String,
 }
 
 impl Default for DeviceSection {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("/var/lib/pos"),
+            locale: "en-GB".to_owned(),
         }
     }
 }
@@ -624,6 +628,13 @@ impl Config {
                 format!("use built-in role names: {}", ROLES.join(", ")),
             ));
         }
+        if !is_locale_tag(&self.device.locale) {
+            return Err(out_of_range(
+                "device.locale",
+                format!("{:?} is not a locale", self.device.locale),
+                "write a BCP 47 tag such as \"en-GB\" or \"de-DE\"".to_owned(),
+            ));
+        }
         let sale = &self.sale;
         range(
             "sale.cash_rounding",
@@ -1043,4 +1054,14 @@ fn find_key(text: &str, dotted: &str) -> (Option<usize>, Option<usize>) {
         }
     }
     (None, None)
+}
+
+/// The shape of a BCP 47 tag: a 2–3 letter language, then subtags of 2–8 letters or digits
+/// ("en-GB", "de-AT", "sr-Latn-RS"). Whether data exists for it is the UI's question.
+fn is_locale_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let language = parts.next().unwrap_or_default();
+    (2..=3).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_alphabetic())
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }

@@ -468,3 +468,26 @@ fn sale_rules_are_read_and_checked() {
     let err = parse("[sale]\npricing = \"gross\"\n").unwrap_err();
     assert!(err.to_string().contains("pricing"), "{err}");
 }
+
+#[test]
+fn locale_must_look_like_a_bcp47_tag() {
+    for good in ["en-GB", "de", "de-AT", "sr-Latn-RS"] {
+        let cfg = parse(&format!("[device]\nlocale = {good:?}\n")).unwrap();
+        assert_eq!(cfg.device.locale, good);
+    }
+    for bad in ["", "english", "de_DE", "d", "de-", "de-AT-toolongsubtag"] {
+        let err = parse(&format!("[device]\nlocale = {bad:?}\n")).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::OutOfRange {
+                    key: "device.locale",
+                    line: Some(2),
+                    ..
+                }
+            ),
+            "{bad:?}: {err}"
+        );
+        assert_one_line(&err.to_string());
+    }
+}

@@ -613,6 +613,7 @@ fn window_session(
         ..Options::default()
     };
     let policy = term::session_policy(ctx);
+    let locale = term::screen_locale(ctx)?;
     let run = std::thread::scope(|scope| {
         // Receipts as the simulated printer renders them, while the window is open.
         let printed = std::thread::Builder::new()
@@ -634,6 +635,9 @@ fn window_session(
         let run = backend::run_installed(Backend::Winit, till, &options, |terminal, remote| {
             signals.forward_to(remote);
             terminal.set_session_policy(policy);
+            if let Err(e) = terminal.set_locale(&locale) {
+                eprintln!("locale {locale}: {e}");
+            }
             terminal.set_device_status("Drawer closed", "Scanner ready");
             match term::spawn_serial_scanner(
                 reader,

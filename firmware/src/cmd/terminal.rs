@@ -108,9 +108,13 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let policy = session_policy(ctx);
+    let locale = screen_locale(ctx)?;
     let ran = backend::run_terminal(till, &options, |terminal, remote| {
         signals.forward_to(remote);
         terminal.set_session_policy(policy);
+        if let Err(e) = terminal.set_locale(&locale) {
+            tracing::warn!("locale {locale}: {e}");
+        }
         show_device_status(terminal, devices);
         match spawn_scanner(devices, remote, Arc::clone(&stop)) {
             Ok(Some(t)) => threads.push(t),
@@ -128,6 +132,18 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%backend, "terminal stopped");
     Ok(())
+}
+
+/// The `[device] locale`, checked before any window opens: a tag without number data is a
+/// configuration error, not a terminal in the wrong format.
+pub fn screen_locale(ctx: &Context) -> anyhow::Result<String> {
+    let tag = ctx.config.device.locale.clone();
+    pos_ui::locale::Locale::new(&tag).map_err(|e| {
+        anyhow::anyhow!(
+            "{e} (hint: set [device] locale in the config to e.g. \"en-GB\" or \"de-DE\")"
+        )
+    })?;
+    Ok(tag)
 }
 
 /// The `[auth]` idle lock and session length.
