@@ -7,6 +7,7 @@
 //! computes a price. Every refused command leaves the engine as it was.
 
 mod config;
+mod journal;
 mod till;
 
 pub use config::EngineConfig;
@@ -167,17 +168,84 @@ pub struct Engine {
     cashier: Option<Principal>,
     cashier_name: String,
     ticket: Option<Ticket>,
+    /// Durable copy of the open ticket (survives a power cut) and what it last held.
+    journal: journal::Journal,
+    journaled: Option<Ticket>,
 }
 
 impl Engine {
+    /// The engine over `store`. A ticket left open by a power cut or a crash (in the journal)
+    /// comes back when its cashier logs in again; see [`Engine::login`].
     pub fn new(store: Store, cfg: EngineConfig) -> Engine {
+        let journal = journal::Journal::in_dir(store.dir());
         Engine {
             store,
             cfg,
             cashier: None,
             cashier_name: String::new(),
             ticket: None,
+            journal,
+            journaled: None,
         }
+    }
+
+    /// Make the journal hold the open ticket (or nothing). A failed write is logged, not
+    /// refused: the line is on the screen and the sale's own commit will report a full disk.
+    fn journal_sync(&mut self) {
+        let open = self.ticket.as_ref().filter(|t| !t.is_empty());
+        if open == self.journaled.as_ref() {
+            return;
+        }
+        let written = match (open, &self.cashier) {
+            (Some(ticket), Some(c)) => self.journal.save(&journal::Entry {
+                cashier: c.user,
+                ticket: ticket.clone(),
+            }),
+            _ => self.journal.clear(),
+        };
+        match written {
+            Ok(()) => self.journaled = open.cloned(),
+            Err(e) => tracing::error!("open ticket journal not written: {e}"),
+        }
+    }
+
+    /// After a login: the ticket a crash left open. Its own cashier gets it back on screen;
+    /// anyone else finds it parked under that cashier's name (never handed over).
+    fn recover_journal(&mut self) -> Result<()> {
+        // A ticket open in this process is what the journal holds: nothing to recover.
+        if self.ticket.is_some() || self.journaled.is_some() {
+            return Ok(());
+        }
+        let Some(entry) = self.journal.load() else {
+            return Ok(());
+        };
+        let Some(me) = self.cashier.as_ref().map(|c| c.user) else {
+            return Ok(());
+        };
+        if entry.cashier == me {
+            self.journaled = Some(entry.ticket.clone());
+            self.ticket = Some(entry.ticket);
+            tracing::warn!("open ticket recovered after a restart");
+            return Ok(());
+        }
+        let d = EventDraft::json(
+            ev::SALE,
+            ev::TicketParked::KIND,
+            &ev::TicketParked {
+                ticket: entry.ticket,
+            },
+        )
+        .by(entry.cashier);
+        self.store.append(vec![d])?;
+        self.journal_sync();
+        if self.journaled.is_none() {
+            // Nothing of ours is open: the file still holds the old ticket; drop it now.
+            if let Err(e) = self.journal.clear() {
+                tracing::error!("open ticket journal not cleared: {e}");
+            }
+        }
+        tracing::warn!("a ticket left open before a restart was parked");
+        Ok(())
     }
 
     pub fn store(&self) -> &Store {
@@ -235,7 +303,9 @@ impl Engine {
             .find(|u| u.user == principal.user)
             .map(|u| u.display_name)
             .unwrap_or_else(|| name.to_owned());
-        Ok(self.cashier.insert(principal))
+        self.cashier = Some(principal);
+        self.recover_journal()?;
+        self.cashier.as_ref().ok_or(EngineError::NotLoggedIn)
     }
 
     /// Log out; an open ticket is parked so nothing is lost.
@@ -246,6 +316,7 @@ impl Engine {
         };
         self.ticket = None;
         self.cashier = None;
+        self.journal_sync();
         Ok(parked)
     }
 
@@ -478,7 +549,9 @@ impl Engine {
             .product_by_code(scanned.lookup_key())?
             .ok_or_else(|| EngineError::UnknownBarcode(code.trim().to_owned()))?;
         // A GTIN or PLU is one piece; a product sold by weight must be weighed (or labelled).
-        Ok(self.open_ticket()?.add_scanned(&product, &scanned)?)
+        let line = self.open_ticket()?.add_scanned(&product, &scanned)?;
+        self.journal_sync();
+        Ok(line)
     }
 
     /// An item keyed by SKU/PLU with a quantity (thousandths: 1000 = one piece or 1 kg).
@@ -487,7 +560,9 @@ impl Engine {
             .store
             .product_by_sku(sku)?
             .ok_or_else(|| EngineError::UnknownProduct(sku.to_owned()))?;
-        Ok(self.open_ticket()?.add_item(&product, qty, None)?)
+        let line = self.open_ticket()?.add_item(&product, qty, None)?;
+        self.journal_sync();
+        Ok(line)
     }
 
     /// The products on quick keys, in key order (the sale screen's product grid).
@@ -508,7 +583,9 @@ impl Engine {
     }
 
     pub fn set_quantity(&mut self, line: LineNo, qty: Quantity) -> Result<()> {
-        Ok(self.ticket_mut()?.set_quantity(line, qty)?)
+        self.ticket_mut()?.set_quantity(line, qty)?;
+        self.journal_sync();
+        Ok(())
     }
 
     /// Take a line off the ticket: always needs a second person and a reason, and is logged
@@ -544,6 +621,7 @@ impl Engine {
         let d = self.draft(ev::SALE, ev::LineVoided::KIND, &voided, &ok)?;
         self.commit(d, ok.audit)?;
         self.ticket = Some(trial);
+        self.journal_sync();
         Ok(())
     }
 
@@ -585,6 +663,7 @@ impl Engine {
             self.approve(Permission::Sell, None, None)?;
         }
         self.ticket = Some(trial);
+        self.journal_sync();
         Ok(())
     }
 
@@ -616,6 +695,7 @@ impl Engine {
         let d = self.draft(ev::SALE, ev::PriceOverridden::KIND, &p, &ok)?;
         self.commit(d, ok.audit)?;
         self.ticket = Some(trial);
+        self.journal_sync();
         Ok(())
     }
 
@@ -633,6 +713,7 @@ impl Engine {
         )?;
         self.store.append(vec![d])?;
         self.ticket = None;
+        self.journal_sync();
         Ok(id)
     }
 
@@ -659,6 +740,7 @@ impl Engine {
         )?;
         self.store.append(vec![d])?;
         self.ticket = Some(ticket);
+        self.journal_sync();
         Ok(())
     }
 
@@ -670,6 +752,7 @@ impl Engine {
             }
         }
         self.ticket = None;
+        self.journal_sync();
         Ok(())
     }
 
@@ -693,6 +776,7 @@ impl Engine {
         trial.add_payment(tender, amount)?;
         let balance = trial.balance(&rounding)?;
         self.ticket = Some(trial);
+        self.journal_sync();
         Ok(balance)
     }
 
@@ -727,6 +811,7 @@ impl Engine {
         drafts.push(self.draft(ev::SALE, ev::SaleCompleted::KIND, &completed, &ok)?);
         self.store.append(drafts)?;
         self.ticket = None;
+        self.journal_sync();
         self.receipt(number, false)
     }
 
