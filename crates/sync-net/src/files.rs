@@ -61,9 +61,7 @@ fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), FileError> {
     file.sync_all().map_err(err(&tmp))?;
     drop(file);
     fs::rename(&tmp, path).map_err(err(path))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(err(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(err(dir))
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pos_core::DeviceId;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber,
-    SignatureAlgorithm, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType, SerialNumber, SignatureAlgorithm,
+    PKCS_ECDSA_P256_SHA256,
 };
 use ring::rand::SecureRandom;
 use rustls::client::danger::ServerCertVerifier;
@@ -561,7 +561,11 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let b = HubPki::load_or_create(&dir, hub(), &HubNames::default()).unwrap();
         assert_eq!(a.ca_fingerprint(), b.ca_fingerprint());
-        assert_ne!(a.server_fingerprint(), b.server_fingerprint(), "fresh per start");
+        assert_ne!(
+            a.server_fingerprint(),
+            b.server_fingerprint(),
+            "fresh per start"
+        );
         let other = DeviceId::from_bytes([8; 16]);
         let err = HubPki::load_or_create(&dir, other, &HubNames::default()).unwrap_err();
         assert!(err.to_string().contains("another hub"), "{err}");

@@ -96,7 +96,10 @@ impl ClientCertVerifier for DeviceCertVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         let fingerprint = Fingerprint::of(end_entity);
-        if let Err(e) = self.inner.verify_client_cert(end_entity, intermediates, now) {
+        if let Err(e) = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
             tracing::warn!(cert = %fingerprint, "client certificate refused: {e}");
             return Err(e);
         }
@@ -165,10 +168,11 @@ pub fn hub_server_config(
     directory: Arc<dyn DeviceDirectory>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
-    let inner = WebPkiClientVerifier::builder_with_provider(roots(pki.ca_cert())?, provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| TlsError::Verifier(e.to_string()))?;
+    let inner =
+        WebPkiClientVerifier::builder_with_provider(roots(pki.ca_cert())?, provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::Verifier(e.to_string()))?;
     let verifier = Arc::new(DeviceCertVerifier { inner, directory });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -253,8 +257,7 @@ impl ServerCertVerifier for FirstUse {
 
 /// A client configuration for one enrollment connection (no client certificate) and the
 /// recorder of the certificate the server shows.
-pub(crate) fn enrollment_client_config() -> Result<(Arc<ClientConfig>, Arc<FirstUse>), TlsError>
-{
+pub(crate) fn enrollment_client_config() -> Result<(Arc<ClientConfig>, Arc<FirstUse>), TlsError> {
     let provider = provider();
     let first_use = Arc::new(FirstUse {
         seen: Mutex::new(None),
