@@ -14,6 +14,10 @@ pub struct DeviceRegistered {
     pub name: String,
     /// ed25519 public key, hex.
     pub public_key: String,
+    /// Fingerprint of the device's TLS client certificate (lowercase hex of a hash of the DER),
+    /// recorded at enrollment by the hub; absent for a device's own registration at `pos init`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_fingerprint: Option<String>,
 }
 
 /// `device.revoked`: the device may no longer sync; its past events stay valid.
@@ -95,6 +99,89 @@ pub enum StockCause {
     Adjustment,
     Count,
     PostVoid,
+}
+
+/// `security.sync_rejected`: this device refused a peer's records of `origin` at `seq` (a forged
+/// or broken chain) and holds that origin: nothing more of it is accepted until someone with
+/// the `device_enroll` permission releases it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRejected {
+    pub origin: DeviceId,
+    pub seq: u64,
+    /// The verifier's finding, as text (sanitised, at most 256 characters).
+    pub why: String,
+    /// The peer that sent the records, when it is not `origin` itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_by: Option<DeviceId>,
+}
+
+/// `security.sync_released`: the hold on `origin` was lifted (the actor is the event's actor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncReleased {
+    pub origin: DeviceId,
+    pub reason: String,
+}
+
+/// `security.enroll_code_created`: a one-time enrollment code was issued (only its id and
+/// expiry are recorded; the code itself is never stored or logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollCodeCreated {
+    pub code_id: String,
+    /// Unix milliseconds (device clock).
+    pub expires_ms: u64,
+}
+
+/// `security.enroll_code_redeemed`: a code was used up by a device enrolling (its
+/// `device.registered` follows, in the same commit when the device was known at redemption).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollCodeRedeemed {
+    pub code_id: String,
+    /// The device enrolling, when known at redemption (its `device.registered` follows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceId>,
+}
+
+/// `security.enroll_failed`: an enrollment attempt was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollFailed {
+    /// `unknown_code`, `expired`, `already_used`, `too_many_attempts`, `device_revoked`,
+    /// `device_id_taken` or `bad_request`.
+    pub reason: String,
+    /// The code's id when the code was recognised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_id: Option<String>,
+    /// The device that asked, as it named itself (when known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceId>,
+}
+
+/// The module of the sync and enrollment security events (the same as `pos_auth`'s).
+pub const SECURITY_MODULE: &str = "security";
+
+impl SyncRejected {
+    pub const MODULE: &'static str = SECURITY_MODULE;
+    pub const KIND: &'static str = "sync_rejected";
+}
+impl SyncReleased {
+    pub const MODULE: &'static str = SECURITY_MODULE;
+    pub const KIND: &'static str = "sync_released";
+}
+impl EnrollCodeCreated {
+    pub const MODULE: &'static str = SECURITY_MODULE;
+    pub const KIND: &'static str = "enroll_code_created";
+}
+impl EnrollCodeRedeemed {
+    pub const MODULE: &'static str = SECURITY_MODULE;
+    pub const KIND: &'static str = "enroll_code_redeemed";
+}
+impl EnrollFailed {
+    pub const MODULE: &'static str = SECURITY_MODULE;
+    pub const KIND: &'static str = "enroll_failed";
 }
 
 impl DeviceRegistered {

@@ -72,6 +72,8 @@ pub enum AccountError {
     UnknownUser(String),
     #[error("unknown role `{0}` (hint: built-in roles are cashier, supervisor, manager, accountant, auditor, admin, technician)")]
     UnknownRole(String),
+    #[error("no device {0} in the registry, or it is already revoked (hint: `pos hub devices list` shows the devices)")]
+    UnknownDevice(String),
     #[error("invalid user name: use 1 to 32 letters, digits, `.`, `_` or `-`")]
     BadName,
     #[error("users already exist: the first-admin bootstrap runs only once (hint: act as an admin with --as)")]

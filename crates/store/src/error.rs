@@ -43,6 +43,12 @@ pub enum StoreError {
         kind: String,
         detail: String,
     },
+    #[error("records of origin {origin} from seq {seq} refused, nothing was stored: {detail}")]
+    SyncRefused {
+        origin: String,
+        seq: u64,
+        detail: String,
+    },
     #[error("database error in {path}: {detail}")]
     Sqlite { path: PathBuf, detail: String },
 }

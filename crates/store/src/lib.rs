@@ -4,24 +4,37 @@
 //! * [`Store::append`] appends events and applies their projections in one durable transaction
 //!   (WAL, `synchronous = FULL`).
 //! * [`Store::verify`] checks every chain; [`Store::rebuild`] replays the log into projections.
+//! * [`Store::ingest`] stores another device's verified chain (sync); see `sync.rs` for
+//!   partial copies, holds, the protocol's view of each origin and the peers' liveness, and
+//!   `enroll.rs` for enrollment codes.
 
 mod accounts;
 mod catalogue;
 mod datadir;
+mod enroll;
 mod error;
 mod print;
 mod projection;
 mod sales;
 mod schema;
 mod store;
+mod sync;
 
 pub use accounts::{AccountError, AccountPolicy, Authorized, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
+pub use enroll::{
+    EnrollCode, EnrollCodeInfo, EnrollRefusal, EnrollRequest, MAX_ENROLL_FAILURES, MAX_ENROLL_TTL,
+    MIN_ENROLL_TTL,
+};
 pub use error::{Result, StoreError};
 pub use print::PrintJob;
 pub use projection::{Projection, Refusal};
 pub use sales::{ShiftInfo, StoredReceipt};
 pub use store::{
     now_ms, Commit, DeviceRecord, InitReport, LogFilter, Store, StoreOptions, VerifyError,
-    VerifyReport,
+    VerifyReport, HUB_AUTHORITATIVE,
+};
+pub use sync::{
+    DeviceSyncStatus, Hold, IngestOutcome, NotApplied, PeerStatus, MAX_MERGE_AHEAD_MS,
+    ONLINE_WITHIN_MS,
 };

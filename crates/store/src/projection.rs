@@ -56,6 +56,7 @@ pub(crate) fn builtin() -> Vec<Box<dyn Projection>> {
         Box::new(crate::sales::SaleProjection),
         Box::new(crate::sales::ShiftProjection),
         Box::new(crate::print::PrintProjection),
+        Box::new(crate::sync::SyncHoldProjection),
     ]
 }
 
@@ -94,10 +95,12 @@ impl Projection for DeviceProjection {
         hex::decode_to_slice(&p.public_key, &mut key)
             .map_err(|_| Refusal("public_key is not 64 hex characters".into()))?;
         tx.prepare_cached(
-            "INSERT INTO device_registry (device, role, branch, name, public_key, added_hlc)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO device_registry (device, role, branch, name, public_key, added_hlc,
+                 cert_fingerprint)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (device) DO UPDATE SET role = ?2, branch = ?3, name = ?4,
-                 public_key = ?5, added_hlc = ?6, revoked_hlc = NULL",
+                 public_key = ?5, added_hlc = ?6, revoked_hlc = NULL,
+                 cert_fingerprint = ?7",
         )?
         .execute(params![
             p.device.as_bytes(),
@@ -105,7 +108,8 @@ impl Projection for DeviceProjection {
             p.branch,
             p.name,
             &key[..],
-            event.hlc.raw() as i64
+            event.hlc.raw() as i64,
+            p.cert_fingerprint
         ])?;
         Ok(())
     }

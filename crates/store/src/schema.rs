@@ -264,12 +264,79 @@ CREATE TABLE user_badges (
 CREATE INDEX user_badges_by_user ON user_badges (user);
 "#;
 
+const V6_SYNC: &str = r#"
+-- Log (audit core): records of another origin held only as their hashes (a partial copy: a
+-- terminal receives the hub's records of modules it did not subscribe to redacted). One row
+-- per run of redacted seqs, with the chain hash at its last seq. Never updated or deleted.
+CREATE TABLE chain_redactions (
+    origin    BLOB    NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq  INTEGER NOT NULL,
+    head      BLOB    NOT NULL,
+    PRIMARY KEY (origin, first_seq)
+) STRICT, WITHOUT ROWID;
+
+CREATE TRIGGER chain_redactions_are_never_updated BEFORE UPDATE ON chain_redactions
+BEGIN SELECT RAISE(ABORT, 'redaction records are immutable'); END;
+CREATE TRIGGER chain_redactions_are_never_deleted BEFORE DELETE ON chain_redactions
+BEGIN SELECT RAISE(ABORT, 'redaction records are immutable'); END;
+
+-- Module `device`: the TLS client certificate fingerprint recorded at enrollment.
+ALTER TABLE device_registry ADD COLUMN cert_fingerprint TEXT;
+
+-- Module `security`: origins a device (`holder`) refuses after a verification failure, until
+-- released (security.sync_rejected / security.sync_released).
+CREATE TABLE security_sync_holds (
+    holder BLOB    NOT NULL,
+    origin BLOB    NOT NULL,
+    seq    INTEGER NOT NULL,
+    why    TEXT    NOT NULL,
+    hlc    INTEGER NOT NULL,
+    PRIMARY KEY (holder, origin)
+) STRICT, WITHOUT ROWID;
+
+-- Sync (derived, emptied and refilled by a rebuild): received events kept in the log but not
+-- applied to the projections (a hub-authoritative module written elsewhere, or a refusal).
+CREATE TABLE sync_not_applied (
+    origin BLOB    NOT NULL,
+    seq    INTEGER NOT NULL,
+    module TEXT    NOT NULL,
+    kind   TEXT    NOT NULL,
+    why    TEXT    NOT NULL,
+    PRIMARY KEY (origin, seq)
+) STRICT, WITHOUT ROWID;
+
+-- Sync (not in the log): liveness of each peer and how far it has stored this device's chain.
+CREATE TABLE sync_peers (
+    device       BLOB PRIMARY KEY,
+    connected    INTEGER NOT NULL DEFAULT 0,
+    last_seen_ms INTEGER,
+    their_head   INTEGER,                  -- the peer's own last seq, as it announced it
+    skew_ms      INTEGER,                  -- the last clock skew reported, NULL when within limits
+    acked_seq    INTEGER NOT NULL DEFAULT 0 -- the peer has stored our chain up to here
+) STRICT, WITHOUT ROWID;
+
+-- Hub: one-time enrollment codes. The code is shown once and never stored: only the key the
+-- enrollment protocol derives from it, sealed with a key derived from the device key.
+CREATE TABLE sync_enroll_codes (
+    id         TEXT PRIMARY KEY,
+    sealed     BLOB    NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    created_by BLOB,
+    used_ms    INTEGER,
+    used_by    BLOB,
+    void_ms    INTEGER                     -- voided after too many failed attempts
+) STRICT, WITHOUT ROWID;
+"#;
+
 const MIGRATIONS: &[M<'static>] = &[
     M::up(V1_LOG).comment("event log, checkpoints, seals, core modules"),
     M::up(V2_IDENTITY).comment("users, credentials, roles, login state, device revocation"),
     M::up(V3_OPERATIONS).comment("catalogue, sales, refunds, voids, parked tickets, shifts"),
     M::up(V4_PRINT).comment("receipt print queue"),
     M::up(V5_BADGES).comment("badge login lookup"),
+    M::up(V6_SYNC).comment("sync: redacted records, holds, peers, enrollment codes"),
 ];
 
 pub(crate) fn migrations() -> Migrations<'static> {

@@ -64,6 +64,8 @@ pub struct DeviceRecord {
     pub name: String,
     pub enrolled: Hlc,
     pub revoked: Option<Hlc>,
+    /// The TLS client certificate fingerprint recorded at enrollment (hex), if any.
+    pub cert_fingerprint: Option<String>,
 }
 
 /// Which records `pos audit log` shows.
@@ -99,14 +101,14 @@ impl VerifyReport {
 /// One device's database: the event log and the projections, owned exclusively.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
-    lock: DataDirLock,
-    identity: Identity,
+    pub(crate) conn: Connection,
+    pub(crate) lock: DataDirLock,
+    pub(crate) identity: Identity,
     key: DeviceKey,
-    clock: HlcClock,
+    pub(crate) clock: HlcClock,
     head_seq: u64,
     head: ChainHash,
-    projections: Vec<Box<dyn Projection>>,
+    pub(crate) projections: Vec<Box<dyn Projection>>,
     checkpoint_every: u64,
     scratch: Vec<u8>,
 }
@@ -116,9 +118,14 @@ macro_rules! event_columns {
         "origin, seq, id, hlc, module, kind, actor, approver, reason, schema_version, payload, prev_hash, hash"
     };
 }
-const EVENT_COLUMNS: &str = event_columns!();
+pub(crate) const EVENT_COLUMNS: &str = event_columns!();
 const INSERT_EVENT: &str = concat!(
     "INSERT INTO events (",
+    event_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+);
+const INSERT_EVENT_IF_NEW: &str = concat!(
+    "INSERT OR IGNORE INTO events (",
     event_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 );
@@ -128,9 +135,10 @@ macro_rules! signed_columns {
     };
 }
 const INSERT_CHECKPOINT: &str = concat!("INSERT INTO checkpoints", signed_columns!());
-const UPSERT_SEAL: &str = concat!("INSERT OR REPLACE INTO chain_seals", signed_columns!());
+pub(crate) const UPSERT_SEAL: &str =
+    concat!("INSERT OR REPLACE INTO chain_seals", signed_columns!());
 // On-demand checkpoints keep an existing one at the same seq.
-const INSERT_CHECKPOINT_IF_NEW: &str =
+pub(crate) const INSERT_CHECKPOINT_IF_NEW: &str =
     concat!("INSERT OR IGNORE INTO checkpoints", signed_columns!());
 
 pub fn now_ms() -> u64 {
@@ -170,6 +178,7 @@ impl Store {
                 branch: branch.to_owned(),
                 name: name.to_owned(),
                 public_key: identity.public_key.clone(),
+                cert_fingerprint: None,
             },
         )])?;
         store.checkpoint()?;
@@ -305,8 +314,16 @@ impl Store {
                 )
             })
             .unwrap_or((0, ChainHash::GENESIS));
+        // Our own seal carries the newest HLC we used; `hlc_merged` the newest one received by
+        // sync (other origins' seals are theirs: a peer's clock is merged only within limits).
         let last_hlc: Option<i64> = conn
-            .query_row("SELECT max(hlc) FROM chain_seals", [], |r| r.get(0))
+            .query_row(
+                "SELECT max(hlc) FROM (
+                     SELECT hlc FROM chain_seals WHERE origin = ?1
+                     UNION ALL SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'hlc_merged')",
+                [identity.id.as_bytes()],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         let clock = HlcClock::resume(Hlc::from_raw(last_hlc.unwrap_or(0) as u64));
         Ok(Store {
@@ -345,6 +362,12 @@ impl Store {
         (self.head_seq, self.head)
     }
 
+    /// This device's signing key (from the key file): sync signs batch seals with it
+    /// (`supply_events`).
+    pub fn device_key(&self) -> &DeviceKey {
+        &self.key
+    }
+
     pub(crate) fn db_err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         move |e| StoreError::sqlite(&self.lock.db_path(), e)
     }
@@ -367,6 +390,17 @@ impl Store {
     /// Append events and apply their projections in one durable transaction: after `Ok`, all
     /// of them survive a power cut; after `Err`, none of them exist.
     pub fn append(&mut self, drafts: Vec<EventDraft>) -> Result<Commit> {
+        self.commit_with(drafts, |_| Ok(()))
+    }
+
+    /// `append`, with `extra` writes to non-log tables in the same transaction, before the
+    /// events (an error from it rolls everything back). Used where a local table must change
+    /// together with the facts that explain it (an enrollment code used by a registration).
+    pub(crate) fn commit_with(
+        &mut self,
+        drafts: Vec<EventDraft>,
+        extra: impl FnOnce(&Transaction<'_>) -> Result<()>,
+    ) -> Result<Commit> {
         for d in &drafts {
             d.validate()?;
         }
@@ -380,6 +414,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
+        extra(&tx)?;
         for draft in drafts {
             seq += 1;
             let event = draft.seal(
@@ -443,7 +478,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT origin FROM events GROUP BY origin
-                 UNION SELECT origin FROM checkpoints UNION SELECT origin FROM chain_seals",
+                 UNION SELECT origin FROM checkpoints UNION SELECT origin FROM chain_seals
+                 UNION SELECT origin FROM chain_redactions",
             )
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
             .map_err(&db)?;
@@ -458,7 +494,7 @@ impl Store {
         Ok(VerifyReport { chains })
     }
 
-    fn trusted_keys(&self, origin: DeviceId) -> Result<Vec<PublicKey>> {
+    pub(crate) fn trusted_keys(&self, origin: DeviceId) -> Result<Vec<PublicKey>> {
         if origin == self.identity.id {
             // Our own key comes from the key file, never from the (tamperable) database.
             return Ok(vec![self.key.public()]);
@@ -482,9 +518,21 @@ impl Store {
         let trusted = self.trusted_keys(origin)?;
         let checkpoints = self.checkpoints_of(origin, "checkpoints")?;
         let seal = self.checkpoints_of(origin, "chain_seals")?.pop();
+        let redactions = crate::sync::redactions_of(&self.conn, origin).map_err(&db)?;
+        if !redactions.is_empty() {
+            return crate::sync::verify_partial(
+                self,
+                origin,
+                &trusted,
+                checkpoints,
+                seal,
+                redactions,
+            );
+        }
+        // Every chain is sealed: our own at each commit, a received one at each ingest.
         let mut verifier = ChainVerifier::new(origin, &trusted)
             .with_checkpoints(checkpoints)
-            .with_seal(seal, origin == self.identity.id);
+            .with_seal(seal, true);
         let mut stmt = self
             .conn
             .prepare(&format!(
@@ -506,7 +554,7 @@ impl Store {
         verifier.finish().map_err(VerifyError::Tampered)
     }
 
-    fn seq_of_hash(&self, origin: DeviceId, hash: &ChainHash) -> Option<u64> {
+    pub(crate) fn seq_of_hash(&self, origin: DeviceId, hash: &ChainHash) -> Option<u64> {
         self.conn
             .query_row(
                 "SELECT seq FROM events WHERE origin = ?1 AND hash = ?2",
@@ -517,7 +565,7 @@ impl Store {
             .map(|s| s as u64)
     }
 
-    fn checkpoints_of(&self, origin: DeviceId, table: &str) -> Result<Vec<Checkpoint>> {
+    pub(crate) fn checkpoints_of(&self, origin: DeviceId, table: &str) -> Result<Vec<Checkpoint>> {
         let sql = format!(
             "SELECT seq, head, hlc, key, signature FROM {table} WHERE origin = ?1 ORDER BY seq"
         );
@@ -562,6 +610,10 @@ impl Store {
                     .map_err(db)?;
             }
         }
+        for table in DERIVED_TABLES {
+            tx.execute(&format!("DELETE FROM {table}"), [])
+                .map_err(db)?;
+        }
         let mut replayed = 0;
         {
             let mut stmt = tx
@@ -579,7 +631,7 @@ impl Store {
                             "event seq {seq} has a damaged column; run `pos audit verify`"
                         ),
                     })?;
-                apply(&self.projections, &tx, &event)?;
+                apply_event(&self.projections, &tx, &self.identity, &event, &path)?;
                 replayed += 1;
             }
         }
@@ -629,15 +681,38 @@ impl Store {
     /// The device registry: every device this one knows, when it was enrolled, and whether
     /// (and when) it was revoked.
     pub fn devices(&self) -> Result<Vec<DeviceRecord>> {
-        type Row = (Vec<u8>, String, String, String, i64, Option<i64>);
+        self.devices_where("1", [])
+    }
+
+    /// One device of the registry.
+    pub fn device(&self, id: DeviceId) -> Result<Option<DeviceRecord>> {
+        Ok(self
+            .devices_where("device = ?1", [id.as_bytes().to_vec()])?
+            .pop())
+    }
+
+    fn devices_where(
+        &self,
+        condition: &str,
+        param: impl rusqlite::Params,
+    ) -> Result<Vec<DeviceRecord>> {
+        type Row = (
+            Vec<u8>,
+            String,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<String>,
+        );
         let rows: Vec<Row> = self
             .conn
-            .prepare(
-                "SELECT device, role, branch, name, added_hlc, revoked_hlc
-                 FROM device_registry ORDER BY added_hlc",
-            )
+            .prepare(&format!(
+                "SELECT device, role, branch, name, added_hlc, revoked_hlc, cert_fingerprint
+                 FROM device_registry WHERE {condition} ORDER BY added_hlc"
+            ))
             .and_then(|mut s| {
-                s.query_map([], |r| {
+                s.query_map(param, |r| {
                     Ok((
                         r.get(0)?,
                         r.get(1)?,
@@ -645,6 +720,7 @@ impl Store {
                         r.get(3)?,
                         r.get(4)?,
                         r.get(5)?,
+                        r.get(6)?,
                     ))
                 })?
                 .collect()
@@ -652,7 +728,7 @@ impl Store {
             .map_err(self.db_err())?;
         Ok(rows
             .into_iter()
-            .filter_map(|(id, role, branch, name, added, revoked)| {
+            .filter_map(|(id, role, branch, name, added, revoked, cert)| {
                 Some(DeviceRecord {
                     device: DeviceId::from_bytes(uuid_from(&id)?),
                     role: role.parse().ok()?,
@@ -660,6 +736,7 @@ impl Store {
                     name,
                     enrolled: Hlc::from_raw(added as u64),
                     revoked: revoked.map(|r| Hlc::from_raw(r as u64)),
+                    cert_fingerprint: cert,
                 })
             })
             .collect())
@@ -693,6 +770,7 @@ impl Store {
             .projections
             .iter()
             .flat_map(|p| p.tables().iter().copied())
+            .chain(DERIVED_TABLES.iter().copied())
             .collect();
         tables.sort_unstable();
         for table in tables {
@@ -770,8 +848,87 @@ fn apply(projections: &[Box<dyn Projection>], tx: &Transaction<'_>, event: &Even
     Ok(())
 }
 
+/// Modules whose data only the hub writes (DESIGN.md, conflict policy). On the hub, records of
+/// these modules received from other devices are kept in the log but change nothing.
+pub const HUB_AUTHORITATIVE: [&str; 4] = ["catalogue", "settings", "user", "device"];
+
+/// Tables that are neither log nor a module's projection but derived from the log like one:
+/// emptied and refilled by `rebuild`.
+const DERIVED_TABLES: [&str; 1] = ["sync_not_applied"];
+
+/// Apply one stored event to the projections, as this device's policy says: own records always
+/// (a refusal fails the commit); received ones unless the hub is authoritative for their module
+/// and this device is the hub; a received record a projection refuses is kept in the log, its
+/// partial effects rolled back, and listed in `sync_not_applied` (the author already committed
+/// it: refusing it would stop that device's sync for good). Returns why it was not applied.
+pub(crate) fn apply_event(
+    projections: &[Box<dyn Projection>],
+    tx: &Transaction<'_>,
+    own: &Identity,
+    event: &Event,
+    path: &Path,
+) -> Result<Option<String>> {
+    if event.origin == own.id {
+        apply(projections, tx, event)?;
+        return Ok(None);
+    }
+    let sqlite = |e| StoreError::sqlite(path, e);
+    let why = if own.role == DeviceRole::Hub && HUB_AUTHORITATIVE.contains(&event.module.as_str()) {
+        format!(
+            "the hub is authoritative for module `{}`: a record written on another device is kept but not applied",
+            event.module
+        )
+    } else {
+        tx.execute_batch("SAVEPOINT received_event")
+            .map_err(sqlite)?;
+        match apply(projections, tx, event) {
+            Ok(()) => {
+                tx.execute_batch("RELEASE received_event").map_err(sqlite)?;
+                return Ok(None);
+            }
+            Err(StoreError::Rejected { detail, .. }) => {
+                tx.execute_batch("ROLLBACK TO received_event; RELEASE received_event")
+                    .map_err(sqlite)?;
+                detail
+            }
+            Err(other) => return Err(other),
+        }
+    };
+    tracing::warn!(
+        origin = %event.origin,
+        seq = event.seq,
+        "{}.{} received but not applied: {why}",
+        event.module,
+        event.kind
+    );
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sync_not_applied (origin, seq, module, kind, why)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            event.origin.as_bytes(),
+            event.seq as i64,
+            event.module,
+            event.kind,
+            why
+        ])
+    })
+    .map_err(sqlite)?;
+    Ok(Some(why))
+}
+
 fn insert_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
-    tx.prepare_cached(INSERT_EVENT)?.execute(params![
+    write_event(tx, INSERT_EVENT, e).map(drop)
+}
+
+/// Insert a received event unless a record is stored at its (origin, seq): whether it was new.
+pub(crate) fn insert_event_if_new(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<bool> {
+    write_event(tx, INSERT_EVENT_IF_NEW, e).map(|n| n == 1)
+}
+
+fn write_event(tx: &Transaction<'_>, sql: &str, e: &Event) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params![
         e.origin.as_bytes(),
         e.seq as i64,
         e.id.as_bytes(),
@@ -785,8 +942,7 @@ fn insert_event(tx: &Transaction<'_>, e: &Event) -> rusqlite::Result<()> {
         e.payload,
         &e.prev_hash.0[..],
         &e.hash.0[..],
-    ])?;
-    Ok(())
+    ])
 }
 
 fn insert_checkpoint(tx: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
@@ -797,7 +953,7 @@ fn upsert_seal(tx: &Connection, cp: &Checkpoint) -> rusqlite::Result<()> {
     write_signed(tx, UPSERT_SEAL, cp)
 }
 
-fn write_signed(tx: &Connection, sql: &str, cp: &Checkpoint) -> rusqlite::Result<()> {
+pub(crate) fn write_signed(tx: &Connection, sql: &str, cp: &Checkpoint) -> rusqlite::Result<()> {
     tx.prepare_cached(sql)?.execute(params![
         cp.origin.as_bytes(),
         cp.seq as i64,
@@ -809,13 +965,13 @@ fn write_signed(tx: &Connection, sql: &str, cp: &Checkpoint) -> rusqlite::Result
     Ok(())
 }
 
-fn uuid_from(bytes: &[u8]) -> Option<[u8; 16]> {
+pub(crate) fn uuid_from(bytes: &[u8]) -> Option<[u8; 16]> {
     <[u8; 16]>::try_from(bytes).ok()
 }
 
 /// Read an event row. The inner `Err(seq)` means a column has an impossible size (tampering or
 /// damage): the caller reports that record rather than failing the whole read.
-fn row_to_event(row: &Row<'_>) -> rusqlite::Result<std::result::Result<Event, u64>> {
+pub(crate) fn row_to_event(row: &Row<'_>) -> rusqlite::Result<std::result::Result<Event, u64>> {
     let seq = row.get::<_, i64>(1)? as u64;
     let origin: Vec<u8> = row.get(0)?;
     let id: Vec<u8> = row.get(2)?;

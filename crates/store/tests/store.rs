@@ -375,6 +375,7 @@ fn the_device_registry_records_enrolment_and_revocation() {
                 branch: "main".into(),
                 name: "till-2".into(),
                 public_key: "11".repeat(32),
+                cert_fingerprint: None,
             },
         )])
         .unwrap();
