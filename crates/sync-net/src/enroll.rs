@@ -3,9 +3,10 @@
 //!
 //! # The one-time code
 //! `pos hub enroll-code` shows a code of [`CODE_LEN`] characters from Crockford's base32
-//! alphabet (no I, L, O, U; typing them is forgiven), grouped `XXXXX-XXXXX`: 50 random bits.
-//! The hub stores only its [`CodeKey`] (SHA-256 of a label and the code), with an expiry; a code
-//! works once, and after a few failed attempts every outstanding code is void
+//! alphabet (no I, L, O, U; typing them is forgiven), grouped `XXXX-XXXX-XXXX-XXXX`: 80 random
+//! bits. The hub stores only its [`CodeKey`] (`blake3::derive_key("3PlugPOS enroll-code key
+//! v1", code)`, the same derivation as `pos_store::Store::enroll_code_key`), with an expiry; a
+//! code works once, and after a few failed attempts every outstanding code is void
 //! ([`EnrollmentBook`]).
 //!
 //! # The exchange (one TLS 1.3 connection, no client certificate)
@@ -16,10 +17,10 @@
 //!   Request: proof ‖ JSON{device, role, name, audit public key, TLS public key (P-256),
 //!            nonce, possession signatures by both keys over (label ‖ F ‖ device ‖ nonce)}
 //!     proof = HMAC-SHA256(CodeKey, "…request v1" ‖ F ‖ JSON)            ──►
-//!                                               checks both possession signatures with F =
-//!                                               its own certificate's fingerprint, finds the
-//!                                               outstanding code whose key makes the proof
-//!                                               (single use, expiry, attempts), issues the
+//!                                               finds the outstanding code whose key makes
+//!                                               the proof with F = its own certificate's
+//!                                               fingerprint (single use, expiry, attempts),
+//!                                               checks both possession signatures, issues the
 //!                                               device certificate, records the device
 //!   ◄──  Accepted: mac ‖ JSON{device, nonce, device cert, CA cert, hub id, hub name,
 //!                             hub audit key, server name}
@@ -33,8 +34,8 @@
 //! terminal's request to the real hub (the proof names the certificate the terminal saw, which
 //! is the middle's own, so the hub refuses it and counts a failed attempt), and cannot pose as
 //! the hub (the answer's mac needs the code): the terminal pins a CA only from a party that
-//! holds the code. Guessing a code online is bounded by the attempts limit; a captured proof
-//! allows an offline search of the 2^50 codes, which the short expiry and single use are for.
+//! holds the code. Guessing a code online is bounded by the attempts limit; an offline search
+//! of a captured proof faces 2^80 codes within the code's lifetime.
 //!
 //! Frames: `"3E"` · version 1 · type (1 request, 2 accepted, 3 refused) · u32 length · body,
 //! at most [`MAX_ENROLL_FRAME`] bytes of body.
@@ -59,7 +60,7 @@ use crate::pki::{
 };
 
 /// Characters in a code.
-pub const CODE_LEN: usize = 10;
+pub const CODE_LEN: usize = 16;
 /// The largest enrollment frame body accepted.
 pub const MAX_ENROLL_FRAME: usize = 16 * 1024;
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -68,7 +69,8 @@ const VERSION: u8 = 1;
 const T_REQUEST: u8 = 1;
 const T_ACCEPTED: u8 = 2;
 const T_REFUSED: u8 = 3;
-const CODE_LABEL: &[u8] = b"3PlugPOS enrollment code v1\0";
+/// Shared with `pos_store` (`Store::enroll_code_key`): both derive the same key from a code.
+const CODE_KEY_CONTEXT: &str = "3PlugPOS enroll-code key v1";
 const REQUEST_LABEL: &[u8] = b"3PlugPOS enrollment request v1\0";
 const RESPONSE_LABEL: &[u8] = b"3PlugPOS enrollment response v1\0";
 const POSSESSION_LABEL: &[u8] = b"3PlugPOS enrollment possession v1\0";
@@ -106,14 +108,20 @@ impl std::fmt::Debug for EnrollmentCode {
 
 impl std::fmt::Display for EnrollmentCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (a, b) = self.0.split_at(CODE_LEN / 2);
-        write!(f, "{a}-{b}")
+        for (i, group) in self.0.as_bytes().chunks(4).enumerate() {
+            if i > 0 {
+                f.write_str("-")?;
+            }
+            // The code is ASCII from the alphabet.
+            f.write_str(std::str::from_utf8(group).unwrap_or_default())?;
+        }
+        Ok(())
     }
 }
 
 /// The text is not an enrollment code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an enrollment code is {CODE_LEN} letters and digits, like 7KQ2M-X9D4T")]
+#[error("an enrollment code is {CODE_LEN} letters and digits, like 7KQ2-MX9D-4T8R-B3ZF")]
 pub struct BadCode;
 
 impl EnrollmentCode {
@@ -132,8 +140,10 @@ impl EnrollmentCode {
     pub fn parse(text: &str) -> Result<Self, BadCode> {
         let mut code = String::with_capacity(CODE_LEN);
         for c in text.chars() {
+            if c == '-' || c.is_whitespace() {
+                continue;
+            }
             let c = match c.to_ascii_uppercase() {
-                ' ' | '-' => continue,
                 'O' => '0',
                 'I' | 'L' => '1',
                 c => c,
@@ -151,12 +161,7 @@ impl EnrollmentCode {
 
     /// What the hub stores instead of the code.
     pub fn key(&self) -> CodeKey {
-        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-        ctx.update(CODE_LABEL);
-        ctx.update(self.0.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(ctx.finish().as_ref());
-        CodeKey(key)
+        CodeKey(blake3::derive_key(CODE_KEY_CONTEXT, self.0.as_bytes()))
     }
 }
 
@@ -187,10 +192,13 @@ impl CodeKey {
     }
 }
 
-/// Why a code was not redeemed (the hub logs it; the terminal only hears "refused").
+/// Why the hub refused an enrollment (the hub logs it; the terminal hears only the
+/// [`RefusalReason`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RedeemError {
-    #[error("no outstanding enrollment code matches (mistyped, or a man in the middle)")]
+pub enum EnrollRefused {
+    #[error(
+        "no outstanding enrollment code matches (mistyped, or relayed by a man in the middle)"
+    )]
     NoMatch,
     #[error("the enrollment code has expired")]
     Expired,
@@ -198,13 +206,6 @@ pub enum RedeemError {
     Used,
     #[error("too many failed enrollment attempts: all outstanding codes are void")]
     TooManyAttempts,
-    #[error("enrollment storage: {0}")]
-    Storage(String),
-}
-
-/// Why a device with a valid code was still not enrolled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EnrollRefused {
     #[error("device {0} is revoked")]
     Revoked(DeviceId),
     #[error("device id {0} is already enrolled with another audit key")]
@@ -229,34 +230,29 @@ pub struct EnrolledDevice {
 
 /// The hub's enrollment records (the store implements it; [`crate::memory`] for tests).
 pub trait EnrollmentBook: Send + Sync {
-    /// Find the code whose key makes `matches` true. Unused and unexpired: mark it used and
-    /// succeed. No code matches: count a failed attempt (past the limit, void every outstanding
-    /// code and say so).
-    fn redeem(
+    /// Enroll `device` if a code allows it, all in one transaction:
+    /// 1. find the outstanding code whose key makes `matches` true; none: count a failed
+    ///    attempt ([`EnrollRefused::NoMatch`]; past the limit void every outstanding code,
+    ///    [`EnrollRefused::TooManyAttempts`]); used, void or expired: refuse;
+    /// 2. refuse a revoked device, or an id enrolled with a different audit key;
+    /// 3. mark the code used and record the device: its certificate becomes the one
+    ///    [`crate::tls::DeviceDirectory`] accepts for it (superseding an earlier one), its
+    ///    audit key is trusted for its chain.
+    ///
+    /// `device` is unauthenticated until a code matched: until then it is only for the record.
+    fn enroll(
         &self,
+        device: &EnrolledDevice,
         matches: &mut dyn FnMut(&CodeKey) -> bool,
         now: SystemTime,
-    ) -> Result<(), RedeemError>;
-
-    /// Record an enrolled device: its certificate becomes active for
-    /// [`crate::tls::DeviceDirectory`] and its audit key trusted for its chain. Refuse a revoked
-    /// device, or an id enrolled with a different audit key.
-    fn enroll(&self, device: &EnrolledDevice) -> Result<(), EnrollRefused>;
+    ) -> Result<(), EnrollRefused>;
 }
 
-/// Who the hub is, as enrolled terminals learn it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HubInfo {
-    pub device: DeviceId,
-    pub name: String,
-    pub audit_key: PublicKey,
-}
-
-/// What the hub's server needs to enroll terminals.
+/// What the hub's server needs to enroll terminals (see [`crate::HubServices`]).
 pub struct HubEnrollment {
-    pub pki: Arc<HubPki>,
     pub book: Arc<dyn EnrollmentBook>,
-    pub hub: HubInfo,
+    /// The hub's name as terminals show it.
+    pub hub_name: String,
     /// Validity of issued device certificates.
     pub device_validity_days: u32,
 }
@@ -264,10 +260,19 @@ pub struct HubEnrollment {
 impl std::fmt::Debug for HubEnrollment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubEnrollment")
-            .field("hub", &self.hub)
+            .field("hub_name", &self.hub_name)
             .field("device_validity_days", &self.device_validity_days)
             .finish_non_exhaustive()
     }
+}
+
+/// The hub's side of an enrollment: its CA (the one its TLS server certificate comes from)
+/// and its identity.
+pub(crate) struct Issuer<'a> {
+    pub pki: &'a HubPki,
+    pub hub: DeviceId,
+    pub audit_key: PublicKey,
+    pub ctx: &'a HubEnrollment,
 }
 
 /// Why the hub refused (sent to the terminal; unauthenticated).
@@ -366,8 +371,10 @@ fn unhex(text: &str, what: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
-fn possession_transcript(fp: &Fingerprint, device: DeviceId, nonce: &[u8]) -> Vec<u8> {
-    [POSSESSION_LABEL, &fp.0, device.as_bytes(), nonce].concat()
+/// What both keys sign. It does not name the hub's certificate (the proof does): a relayed
+/// request passes this check and is then refused, and counted, as a code that matches nothing.
+fn possession_transcript(device: DeviceId, nonce: &[u8]) -> Vec<u8> {
+    [POSSESSION_LABEL, device.as_bytes(), nonce].concat()
 }
 
 async fn write_frame<S: AsyncWrite + Unpin>(
@@ -564,7 +571,7 @@ async fn enroll_inner(req: &EnrollRequest) -> Result<Enrollment, EnrollError> {
 
     let tls_key = TlsKey::generate()?;
     let nonce = random::<32>()?;
-    let pop = possession_transcript(&fp, req.device, &nonce);
+    let pop = possession_transcript(req.device, &nonce);
     let body = RequestBody {
         version: 1,
         device: req.device,
@@ -683,14 +690,14 @@ struct Refusal(RefusalReason, String);
 /// the reason for the log.
 pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    ctx: &HubEnrollment,
+    issuer: &Issuer<'_>,
     peer: SocketAddr,
 ) -> Result<DeviceId, String> {
     let (kind, body) = read_frame(stream).await?;
     if kind != T_REQUEST {
         return Err(format!("frame type {kind} from an anonymous client"));
     }
-    match handle_request(&body, ctx, peer) {
+    match handle_request(&body, issuer, peer) {
         Ok((device, parts)) => {
             let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
             write_frame(stream, T_ACCEPTED, &parts)
@@ -727,7 +734,7 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 
 fn handle_request(
     body: &[u8],
-    ctx: &HubEnrollment,
+    issuer: &Issuer<'_>,
     peer: SocketAddr,
 ) -> Result<(DeviceId, Vec<Vec<u8>>), Refusal> {
     let bad = |why: String| Refusal(RefusalReason::BadRequest, why);
@@ -754,61 +761,29 @@ fn handle_request(
     if nonce.len() != 32 {
         return Err(bad("nonce is not 32 bytes".into()));
     }
-    let fp = ctx.pki.server_fingerprint();
-    let pop = possession_transcript(&fp, r.device, &nonce);
+    let pop = possession_transcript(r.device, &nonce);
     let tls_sig = unhex(&r.tls_possession, "tls_possession").map_err(bad)?;
     let audit_sig: [u8; 64] = unhex(&r.audit_possession, "audit_possession")
         .map_err(bad)?
         .try_into()
         .map_err(|_| bad("audit_possession is not 64 bytes".into()))?;
-    // Both signatures name our certificate: a relayed request fails here already.
     if !tls_key.verify(&pop, &tls_sig) || !audit_key.verify(&pop, &audit_sig) {
-        return Err(Refusal(
-            RefusalReason::CodeRefused,
-            format!(
-                "device {} from {peer}: possession signatures do not verify for this hub's \
-                 certificate (a relay by a man in the middle?)",
-                r.device
-            ),
-        ));
+        return Err(bad(format!(
+            "device {} from {peer}: the possession signatures do not verify",
+            r.device
+        )));
     }
-    let mut matched = None;
-    let redeemed = ctx.book.redeem(
-        &mut |key| {
-            let ok = key.verify(&[REQUEST_LABEL, &fp.0, json], proof);
-            if ok {
-                matched = Some(key.clone());
-            }
-            ok
-        },
-        SystemTime::now(),
-    );
-    if let Err(e) = redeemed {
-        let reason = match e {
-            RedeemError::TooManyAttempts => RefusalReason::TooManyAttempts,
-            RedeemError::Storage(_) => RefusalReason::Internal,
-            _ => RefusalReason::CodeRefused,
-        };
-        return Err(Refusal(
-            reason,
-            format!("device {} from {peer}: {e}", r.device),
-        ));
-    }
-    let Some(code_key) = matched else {
-        return Err(Refusal(
-            RefusalReason::Internal,
-            "the enrollment book accepted a code that did not match".into(),
-        ));
-    };
-    if r.device == ctx.hub.device {
+    if r.device == issuer.hub {
         return Err(Refusal(
             RefusalReason::DeviceIdTaken,
             format!("{peer} tried to enroll with the hub's own id"),
         ));
     }
+    // Issued before the code is checked (the record needs its fingerprint); a certificate
+    // whose enrollment is refused is in no record, so the hub never accepts it.
     let now = SystemTime::now();
-    let validity = Validity::days_from(now, ctx.device_validity_days);
-    let cert = ctx
+    let validity = Validity::days_from(now, issuer.ctx.device_validity_days);
+    let cert = issuer
         .pki
         .issue_device_cert(r.device, &tls_key, validity)
         .map_err(|e| match e {
@@ -825,24 +800,52 @@ fn handle_request(
         enrolled_at: now,
         peer_addr: Some(peer),
     };
-    ctx.book.enroll(&record).map_err(|e| {
+    // The proof names the certificate the terminal saw: a request relayed by a man in the
+    // middle matches no code here (and counts as a failed attempt).
+    let fp = issuer.pki.server_fingerprint();
+    let mut matched = None;
+    let enrolled = issuer.ctx.book.enroll(
+        &record,
+        &mut |key| {
+            let ok = key.verify(&[REQUEST_LABEL, &fp.0, json], proof);
+            if ok {
+                matched = Some(key.clone());
+            }
+            ok
+        },
+        now,
+    );
+    if let Err(e) = enrolled {
         let reason = match e {
+            EnrollRefused::NoMatch | EnrollRefused::Expired | EnrollRefused::Used => {
+                RefusalReason::CodeRefused
+            }
+            EnrollRefused::TooManyAttempts => RefusalReason::TooManyAttempts,
             EnrollRefused::Revoked(_) => RefusalReason::DeviceRevoked,
             EnrollRefused::IdTaken(_) => RefusalReason::DeviceIdTaken,
             EnrollRefused::Storage(_) => RefusalReason::Internal,
         };
-        Refusal(reason, format!("from {peer}: {e}"))
-    })?;
+        return Err(Refusal(
+            reason,
+            format!("device {} from {peer}: {e}", r.device),
+        ));
+    }
+    let Some(code_key) = matched else {
+        return Err(Refusal(
+            RefusalReason::Internal,
+            "the enrollment book accepted a code that did not match".into(),
+        ));
+    };
     let answer = AcceptedBody {
         version: 1,
         device: r.device,
         nonce: r.nonce.clone(),
         device_cert: hex(&cert.der),
-        ca_cert: hex(ctx.pki.ca_cert()),
-        hub: ctx.hub.device,
-        hub_name: ctx.hub.name.clone(),
-        hub_audit_key: ctx.hub.audit_key.to_file_text().trim().to_owned(),
-        server_name: ctx.pki.server_name().to_owned(),
+        ca_cert: hex(issuer.pki.ca_cert()),
+        hub: issuer.hub,
+        hub_name: issuer.ctx.hub_name.clone(),
+        hub_audit_key: issuer.audit_key.to_file_text().trim().to_owned(),
+        server_name: issuer.pki.server_name().to_owned(),
     };
     let answer =
         serde_json::to_vec(&answer).map_err(|e| Refusal(RefusalReason::Internal, e.to_string()))?;
@@ -864,28 +867,41 @@ mod tests {
     fn codes_are_grouped_and_forgiving_to_type() {
         let code = EnrollmentCode::generate().unwrap();
         let shown = code.to_string();
-        assert_eq!(shown.len(), CODE_LEN + 1);
-        assert_eq!(shown.as_bytes()[5], b'-');
+        assert_eq!(shown.len(), CODE_LEN + 3);
+        assert_eq!(shown.matches('-').count(), 3);
         assert_eq!(EnrollmentCode::parse(&shown).unwrap(), code);
         assert_eq!(
             EnrollmentCode::parse(&shown.to_lowercase().replace('-', " ")).unwrap(),
             code
         );
         assert_eq!(
-            EnrollmentCode::parse("oil23-45678").unwrap(),
-            EnrollmentCode::parse("01123-45678").unwrap()
+            EnrollmentCode::parse("oil2-3456-789A-BCDE").unwrap(),
+            EnrollmentCode::parse("0112-3456-789A-BCDE").unwrap()
         );
-        assert!(EnrollmentCode::parse("12345-6789").is_err());
-        assert!(EnrollmentCode::parse("12345-6789U").is_err());
-        assert!(EnrollmentCode::parse("12345-6789Ä").is_err());
+        assert!(EnrollmentCode::parse("1234-5678-9ABC-DEF").is_err());
+        assert!(EnrollmentCode::parse("1234-5678-9ABC-DEFU").is_err());
+        assert!(EnrollmentCode::parse("1234-5678-9ABC-DEFÄ").is_err());
         assert_eq!(format!("{code:?}"), "EnrollmentCode(..)");
         assert_ne!(code.key(), EnrollmentCode::generate().unwrap().key());
     }
 
     #[test]
+    fn the_code_key_matches_the_stores_derivation() {
+        // pos_store::Store::enroll_code_key derives the same key: a code made by either side
+        // works with the other. Test vector: blake3 derive_key, context below, canonical code.
+        let code = EnrollmentCode::parse("0123-4567-89ab-cdef").unwrap();
+        let expected = blake3::derive_key("3PlugPOS enroll-code key v1", b"0123456789ABCDEF");
+        assert_eq!(code.key().0, expected);
+        assert_eq!(
+            crate::x509::hex_lower(&expected),
+            "e98aec1035d9c2825d11f583713b4ca53840e51be12a18fa807016f900624f1d"
+        );
+    }
+
+    #[test]
     fn a_mac_verifies_only_with_its_key_and_parts() {
-        let k = EnrollmentCode::parse("ABCDE-12345").unwrap().key();
-        let other = EnrollmentCode::parse("ABCDE-12346").unwrap().key();
+        let k = EnrollmentCode::parse("ABCD-E123-4567-89AB").unwrap().key();
+        let other = EnrollmentCode::parse("ABCD-E123-4567-89AC").unwrap().key();
         let tag = k.mac(&[b"a", b"bc"]);
         assert!(k.verify(&[b"a", b"bc"], tag.as_ref()));
         assert!(!k.verify(&[b"a", b"bd"], tag.as_ref()));

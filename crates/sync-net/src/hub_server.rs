@@ -26,8 +26,9 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::driver::{self, Clock, Side, Signals, StorageError};
-use crate::enroll::{self, HubEnrollment};
-use crate::tls::{peer_of, Peer};
+use crate::enroll::{self, HubEnrollment, Issuer};
+use crate::pki::HubPki;
+use crate::tls::{peer_of, DeviceDirectory, Peer};
 
 /// Limits and timers of the hub's listener.
 #[derive(Debug, Clone)]
@@ -121,21 +122,27 @@ pub trait HubStorage: Send + Sync + 'static {
     fn observe_hlc(&self, remote: Hlc, wall_ms: u64);
 }
 
-/// What the hub's server runs on.
+/// What the hub's server runs on. The TLS configuration is built from `pki` and `directory`
+/// here, so enrollment proofs always name the certificate the server shows.
 pub struct HubServices {
     pub hub: DeviceId,
-    /// Signs the hub's master data batches.
+    /// The hub's audit key: signs its master data batches; terminals learn its public half at
+    /// enrollment.
     pub key: Arc<DeviceKey>,
-    pub tls: Arc<rustls::ServerConfig>,
+    /// The branch CA and this run's server certificate (must be this hub's).
+    pub pki: Arc<HubPki>,
+    /// Consulted in every client handshake (revoked and unknown certificates are refused).
+    pub directory: Arc<dyn DeviceDirectory>,
     pub storage: Arc<dyn HubStorage>,
     /// `None`: anonymous clients are refused (no enrollment).
-    pub enrollment: Option<Arc<HubEnrollment>>,
+    pub enrollment: Option<HubEnrollment>,
 }
 
 impl std::fmt::Debug for HubServices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HubServices")
             .field("hub", &self.hub)
+            .field("pki", &self.pki)
             .field("enrollment", &self.enrollment.is_some())
             .finish_non_exhaustive()
     }
@@ -173,20 +180,32 @@ pub struct HubServer {
     listener: TcpListener,
     config: HubServerConfig,
     services: HubServices,
+    tls: Arc<rustls::ServerConfig>,
 }
 
 impl HubServer {
-    /// Bind the listener (e.g. `0.0.0.0:7443`; port 0 picks one).
+    /// Build the TLS configuration and bind the listener (e.g. `0.0.0.0:7443`; port 0 picks
+    /// one).
     pub async fn bind(
         addr: SocketAddr,
         config: HubServerConfig,
         services: HubServices,
     ) -> std::io::Result<Self> {
+        if services.pki.hub() != services.hub {
+            return Err(std::io::Error::other(format!(
+                "the TLS certificates are hub {}'s, this is hub {}",
+                services.pki.hub(),
+                services.hub
+            )));
+        }
+        let tls = crate::tls::hub_server_config(&services.pki, services.directory.clone())
+            .map_err(std::io::Error::other)?;
         let listener = TcpListener::bind(addr).await?;
         Ok(HubServer {
             listener,
             config,
             services,
+            tls,
         })
     }
 
@@ -200,7 +219,7 @@ impl HubServer {
         let (head, _) = watch::channel(0);
         let (stop, _) = watch::channel(None);
         let shared = Arc::new(Shared {
-            acceptor: TlsAcceptor::from(self.services.tls.clone()),
+            acceptor: TlsAcceptor::from(self.tls),
             connections: Arc::new(Semaphore::new(self.config.max_connections.max(1))),
             enrollments: Arc::new(Semaphore::new(self.config.max_enrollments.max(1))),
             config: self.config,
@@ -348,7 +367,13 @@ async fn connection(tcp: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
                 return;
             };
             let limit = shared.config.enrollment_timeout;
-            match tokio::time::timeout(limit, enroll::serve(&mut tls, ctx, addr)).await {
+            let issuer = Issuer {
+                pki: &shared.services.pki,
+                hub: shared.services.hub,
+                audit_key: shared.services.key.public(),
+                ctx,
+            };
+            match tokio::time::timeout(limit, enroll::serve(&mut tls, &issuer, addr)).await {
                 Ok(Ok(device)) => tracing::info!(%addr, %device, "enrollment complete"),
                 Ok(Err(why)) => tracing::warn!(%addr, "enrollment refused: {why}"),
                 Err(_) => tracing::warn!(

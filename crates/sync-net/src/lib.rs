@@ -28,7 +28,7 @@ pub mod x509;
 pub use driver::StorageError;
 pub use enroll::{
     enroll, EnrollError, EnrollRequest, EnrolledDevice, Enrollment, EnrollmentBook, EnrollmentCode,
-    HubEnrollment, HubInfo, HubRecord, TerminalTls,
+    HubEnrollment, HubRecord, TerminalTls,
 };
 pub use hub_server::{HubHandle, HubServer, HubServerConfig, HubServices, HubStorage, Notice};
 pub use pki::{Fingerprint, HubNames, HubPki, TlsKey};

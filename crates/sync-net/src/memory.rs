@@ -9,7 +9,6 @@ use pos_core::DeviceId;
 
 use crate::enroll::{
     CodeKey, EnrollError, EnrollRefused, EnrolledDevice, EnrollmentBook, EnrollmentCode,
-    RedeemError,
 };
 use crate::pki::Fingerprint;
 use crate::tls::{CertStatus, DeviceDirectory};
@@ -122,34 +121,37 @@ impl MemoryDirectory {
 }
 
 impl EnrollmentBook for MemoryDirectory {
-    fn redeem(
+    fn enroll(
         &self,
+        device: &EnrolledDevice,
         matches: &mut dyn FnMut(&CodeKey) -> bool,
         now: SystemTime,
-    ) -> Result<(), RedeemError> {
+    ) -> Result<(), EnrollRefused> {
         let mut s = self.state();
-        if let Some(code) = s.codes.iter_mut().find(|c| matches(&c.key)) {
-            if code.used {
-                return Err(RedeemError::Used);
+        // Every code is offered, so the time taken does not depend on which one matched.
+        let mut found = None;
+        for (i, c) in s.codes.iter().enumerate() {
+            if matches(&c.key) {
+                found = Some(i);
             }
-            if now >= code.expires {
-                return Err(RedeemError::Expired);
-            }
-            code.used = true;
-            return Ok(());
         }
-        s.failures += 1;
-        if s.failures >= self.max_failures {
-            for c in &mut s.codes {
-                c.used = true;
+        let Some(i) = found else {
+            s.failures += 1;
+            if s.failures >= self.max_failures {
+                s.failures = 0;
+                for c in &mut s.codes {
+                    c.used = true;
+                }
+                return Err(EnrollRefused::TooManyAttempts);
             }
-            return Err(RedeemError::TooManyAttempts);
+            return Err(EnrollRefused::NoMatch);
+        };
+        if s.codes[i].used {
+            return Err(EnrollRefused::Used);
         }
-        Err(RedeemError::NoMatch)
-    }
-
-    fn enroll(&self, device: &EnrolledDevice) -> Result<(), EnrollRefused> {
-        let mut s = self.state();
+        if now >= s.codes[i].expires {
+            return Err(EnrollRefused::Expired);
+        }
         if let Some(known) = s.devices.get(&device.device) {
             if known.revoked {
                 return Err(EnrollRefused::Revoked(device.device));
@@ -158,6 +160,8 @@ impl EnrollmentBook for MemoryDirectory {
                 return Err(EnrollRefused::IdTaken(device.device));
             }
         }
+        s.codes[i].used = true;
+        s.failures = 0;
         // A re-enrollment supersedes the previous certificate.
         s.devices.insert(
             device.device,
@@ -184,20 +188,45 @@ impl DeviceDirectory for MemoryDirectory {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::pki::Fingerprint;
+
+    fn device(seed: u8) -> EnrolledDevice {
+        EnrolledDevice {
+            device: DeviceId::from_bytes([seed; 16]),
+            name: format!("Till {seed}"),
+            audit_key: pos_audit::DeviceKey::from_seed([seed; 32]).public(),
+            cert_fingerprint: Fingerprint::of(&[seed]),
+            cert_serial: "01".into(),
+            cert_not_after: SystemTime::now(),
+            enrolled_at: SystemTime::now(),
+            peer_addr: None,
+        }
+    }
 
     #[test]
     fn a_code_works_once_and_not_after_expiry() {
         let book = MemoryDirectory::default();
         let t0 = SystemTime::now();
-        let code = book.issue_code(t0, Duration::from_secs(600)).unwrap();
-        let key = code.key();
+        let key = book.issue_code(t0, Duration::from_secs(600)).unwrap().key();
         let mut is = |k: &CodeKey| *k == key;
-        assert_eq!(book.redeem(&mut is, t0), Ok(()));
-        assert_eq!(book.redeem(&mut is, t0), Err(RedeemError::Used));
+        assert_eq!(book.enroll(&device(1), &mut is, t0), Ok(()));
+        assert_eq!(
+            book.enroll(&device(2), &mut is, t0),
+            Err(EnrollRefused::Used)
+        );
         let late = book.issue_code(t0, Duration::from_secs(600)).unwrap().key();
         let mut is_late = |k: &CodeKey| *k == late;
         let after = t0 + Duration::from_secs(601);
-        assert_eq!(book.redeem(&mut is_late, after), Err(RedeemError::Expired));
+        assert_eq!(
+            book.enroll(&device(3), &mut is_late, after),
+            Err(EnrollRefused::Expired)
+        );
+        let d1 = device(1);
+        assert_eq!(
+            book.certificate_status(d1.device, &d1.cert_fingerprint),
+            CertStatus::Active
+        );
+        assert!(book.device(device(3).device).is_none());
     }
 
     #[test]
@@ -206,13 +235,43 @@ mod tests {
         let t0 = SystemTime::now();
         let key = book.issue_code(t0, Duration::from_secs(600)).unwrap().key();
         let mut never = |_: &CodeKey| false;
-        assert_eq!(book.redeem(&mut never, t0), Err(RedeemError::NoMatch));
-        assert_eq!(book.redeem(&mut never, t0), Err(RedeemError::NoMatch));
+        let d = device(1);
+        assert_eq!(book.enroll(&d, &mut never, t0), Err(EnrollRefused::NoMatch));
+        assert_eq!(book.enroll(&d, &mut never, t0), Err(EnrollRefused::NoMatch));
         assert_eq!(
-            book.redeem(&mut never, t0),
-            Err(RedeemError::TooManyAttempts)
+            book.enroll(&d, &mut never, t0),
+            Err(EnrollRefused::TooManyAttempts)
         );
         let mut is = |k: &CodeKey| *k == key;
-        assert_eq!(book.redeem(&mut is, t0), Err(RedeemError::Used));
+        assert_eq!(book.enroll(&d, &mut is, t0), Err(EnrollRefused::Used));
+    }
+
+    #[test]
+    fn revoked_or_taken_ids_do_not_enroll_and_keep_the_code() {
+        let book = MemoryDirectory::default();
+        let t0 = SystemTime::now();
+        book.add_device(device(1));
+        assert!(book.revoke(device(1).device));
+        let key = book.issue_code(t0, Duration::from_secs(600)).unwrap().key();
+        let mut is = |k: &CodeKey| *k == key;
+        assert_eq!(
+            book.enroll(&device(1), &mut is, t0),
+            Err(EnrollRefused::Revoked(device(1).device))
+        );
+        book.add_device(device(2));
+        let impostor = EnrolledDevice {
+            audit_key: pos_audit::DeviceKey::from_seed([99; 32]).public(),
+            ..device(2)
+        };
+        assert_eq!(
+            book.enroll(&impostor, &mut is, t0),
+            Err(EnrollRefused::IdTaken(impostor.device))
+        );
+        assert_eq!(book.enroll(&device(3), &mut is, t0), Ok(()));
+        let d1 = device(1);
+        assert_eq!(
+            book.certificate_status(d1.device, &d1.cert_fingerprint),
+            CertStatus::Revoked
+        );
     }
 }

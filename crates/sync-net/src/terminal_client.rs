@@ -377,6 +377,8 @@ impl Side for TerminalSide {
                     tracing::warn!("could not record the hub's ack of seq {seq}: {e}");
                 }
                 self.status.send_modify(|s| {
+                    // The hub accepts our chain again (someone resolved a hold).
+                    s.refused = None;
                     s.acked = s.acked.max(*seq);
                     s.own_head = s.own_head.max(s.acked);
                     s.waiting = s.own_head.saturating_sub(s.acked);

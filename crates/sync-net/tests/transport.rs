@@ -403,7 +403,7 @@ fn anonymous_config(pki: &HubPki) -> Arc<rustls::ClientConfig> {
 async fn a_wrong_or_reused_code_is_refused() {
     let hub = Hub::start(0).await;
     let code = hub.code();
-    let wrong = pos_sync_net::EnrollmentCode::parse("00000-00000").unwrap();
+    let wrong = pos_sync_net::EnrollmentCode::parse("0000-0000-0000-0000").unwrap();
     let err = pos_sync_net::enroll(&hub.enroll_request(wrong, 10))
         .await
         .unwrap_err();
@@ -475,6 +475,7 @@ async fn relay(hub: &Hub) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relayed_enrollment_is_refused_and_the_code_still_works() {
+    captured_logs();
     let hub = Hub::start(0).await;
     let code = hub.code();
     let middle = relay(&hub).await;

@@ -12,9 +12,9 @@ use pos_sync::testing::SignedChain;
 use pos_sync::{BatchRequest, OriginState, VerifiedBatch};
 use pos_sync_net::memory::MemoryDirectory;
 use pos_sync_net::{
-    Backoff, EnrollRequest, EnrollmentCode, HubEnrollment, HubHandle, HubInfo, HubNames, HubPki,
-    HubServer, HubServerConfig, HubServices, HubStorage, Notice, StorageError, SyncStatus,
-    TerminalClient, TerminalClientConfig, TerminalIdentity, TerminalStorage, TerminalTls,
+    Backoff, EnrollRequest, EnrollmentCode, HubEnrollment, HubHandle, HubNames, HubPki, HubServer,
+    HubServerConfig, HubServices, HubStorage, Notice, StorageError, SyncStatus, TerminalClient,
+    TerminalClientConfig, TerminalIdentity, TerminalStorage, TerminalTls,
 };
 use tokio::sync::watch;
 
@@ -402,23 +402,17 @@ impl Hub {
         storage: Arc<MemHub>,
         addr: SocketAddr,
     ) -> Hub {
-        let tls = pos_sync_net::tls::hub_server_config(&pki, directory.clone()).unwrap();
-        let enrollment = Arc::new(HubEnrollment {
-            pki: pki.clone(),
-            book: directory.clone(),
-            hub: HubInfo {
-                device: hub_id(),
-                name: "Branch hub".into(),
-                audit_key: storage.audit_key(),
-            },
-            device_validity_days: 30,
-        });
         let services = HubServices {
             hub: hub_id(),
             key: Arc::new(DeviceKey::from_seed([HUB_SEED; 32])),
-            tls,
+            pki: pki.clone(),
+            directory: directory.clone(),
             storage: storage.clone(),
-            enrollment: Some(enrollment),
+            enrollment: Some(HubEnrollment {
+                book: directory.clone(),
+                hub_name: "Branch hub".into(),
+                device_validity_days: 30,
+            }),
         };
         let server = HubServer::bind(addr, hub_config(), services).await.unwrap();
         let handle = server.spawn().unwrap();
