@@ -566,15 +566,27 @@ impl Store {
     }
 
     pub(crate) fn checkpoints_of(&self, origin: DeviceId, table: &str) -> Result<Vec<Checkpoint>> {
+        self.checkpoints_in(origin, table, 0, u64::MAX >> 1)
+    }
+
+    /// The signatures of `origin` in `table` with seqs in `first..=last`.
+    pub(crate) fn checkpoints_in(
+        &self,
+        origin: DeviceId,
+        table: &str,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<Checkpoint>> {
         let sql = format!(
-            "SELECT seq, head, hlc, key, signature FROM {table} WHERE origin = ?1 ORDER BY seq"
+            "SELECT seq, head, hlc, key, signature FROM {table}
+             WHERE origin = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq"
         );
         type Row = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
         let rows: Vec<Row> = self
             .conn
-            .prepare(&sql)
+            .prepare_cached(&sql)
             .and_then(|mut s| {
-                s.query_map([origin.as_bytes()], |r| {
+                s.query_map(params![origin.as_bytes(), first as i64, last as i64], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect()

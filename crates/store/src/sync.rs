@@ -556,11 +556,7 @@ impl Store {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok((events, Vec::new()));
         };
-        let checkpoints = self
-            .checkpoints_of(origin, "checkpoints")?
-            .into_iter()
-            .filter(|c| (first_seq..=last).contains(&c.seq))
-            .collect();
+        let checkpoints = self.checkpoints_in(origin, "checkpoints", first_seq, last)?;
         Ok((events, checkpoints))
     }
 
