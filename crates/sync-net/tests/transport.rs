@@ -564,3 +564,33 @@ async fn the_terminal_reconnects_after_the_hub_restarts() {
     client.shutdown().await;
     hub.handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_limit_are_closed_at_once() {
+    captured_logs();
+    let hub = Hub::start_configured(pos_sync_net::HubServerConfig {
+        max_connections: 2,
+        // The two silent clients below hold their slots for the whole test.
+        handshake_timeout: PATIENCE * 2,
+        ..hub_config()
+    })
+    .await;
+    let a = TcpStream::connect(hub.addr).await.unwrap();
+    let b = TcpStream::connect(hub.addr).await.unwrap();
+    // The hub must have taken both before the third arrives: wait until it holds them.
+    let mut third;
+    loop {
+        third = TcpStream::connect(hub.addr).await.unwrap();
+        let local = third.local_addr().unwrap().to_string();
+        let mut buf = [0u8; 1];
+        // A refused connection is closed without a byte; an accepted one waits for a
+        // ClientHello (and would time out here).
+        let read = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf)).await;
+        if matches!(read, Ok(Ok(0))) {
+            wait_log(&["refused a connection: 2 connections are open", &local]).await;
+            break;
+        }
+    }
+    drop((a, b));
+    hub.handle.shutdown().await;
+}

@@ -395,12 +395,37 @@ impl Hub {
         Self::serve(pki, directory, storage, "127.0.0.1:0".parse().unwrap()).await
     }
 
+    /// A hub with other limits.
+    pub async fn start_configured(config: HubServerConfig) -> Hub {
+        let pki = Arc::new(HubPki::in_memory(hub_id(), &HubNames::default()).unwrap());
+        let directory = Arc::new(MemoryDirectory::default());
+        let storage = MemHub::new(0, directory.clone());
+        Self::serve_with(
+            pki,
+            directory,
+            storage,
+            "127.0.0.1:0".parse().unwrap(),
+            config,
+        )
+        .await
+    }
+
     /// A hub over existing state (a restart), on `addr`.
     pub async fn serve(
         pki: Arc<HubPki>,
         directory: Arc<MemoryDirectory>,
         storage: Arc<MemHub>,
         addr: SocketAddr,
+    ) -> Hub {
+        Self::serve_with(pki, directory, storage, addr, hub_config()).await
+    }
+
+    pub async fn serve_with(
+        pki: Arc<HubPki>,
+        directory: Arc<MemoryDirectory>,
+        storage: Arc<MemHub>,
+        addr: SocketAddr,
+        config: HubServerConfig,
     ) -> Hub {
         let services = HubServices {
             hub: hub_id(),
@@ -414,7 +439,7 @@ impl Hub {
                 device_validity_days: 30,
             }),
         };
-        let server = HubServer::bind(addr, hub_config(), services).await.unwrap();
+        let server = HubServer::bind(addr, config, services).await.unwrap();
         let handle = server.spawn().unwrap();
         let addr = handle.local_addr();
         Hub {
