@@ -12,9 +12,10 @@
 //! so the time taken does not depend on which one did), is single use and expires on the
 //! device's clock (never earlier than the wall clock, so setting the clock back cannot revive
 //! a code). Every attempt is a `security` event; after [`MAX_ENROLL_FAILURES`] attempts without a
-//! matching code every outstanding code is void. A successful redemption commits the code's use
-//! with `security.enroll_code_redeemed`, and [`Store::redeem_enroll_code`] also the terminal's
-//! `device.registered` (audit key, TLS certificate fingerprint), all in one transaction.
+//! matching code every outstanding code is void. [`Store::enroll_device`] (and
+//! [`Store::redeem_enroll_code`] for a typed code) commits the code's use,
+//! `security.enroll_code_redeemed` and the terminal's `device.registered` (audit key, TLS
+//! certificate fingerprint) in one transaction.
 
 use std::time::Duration;
 
@@ -542,20 +543,22 @@ impl Store {
         Ok(Ok(self.registered(request.device)?))
     }
 
-    /// Enroll a terminal with a code made by [`Store::create_enroll_code`], at wall time
-    /// `now_ms`: the code's use, `security.enroll_code_redeemed` and the terminal's
-    /// `device.registered` in one commit. A refusal is logged (`security.enroll_failed`) and
-    /// leaves the code as it was.
-    pub fn redeem_enroll_code(
+    /// Enroll a terminal if a stored code's key makes `matches` true (the enrollment protocol's
+    /// proof check), at wall time `now_ms`, all in one transaction: the code's use,
+    /// `security.enroll_code_redeemed` and the terminal's `device.registered` (audit key,
+    /// certificate fingerprint). Refused for no matching code (counted towards
+    /// [`MAX_ENROLL_FAILURES`]), a used, void or expired one, a revoked device, or an id enrolled
+    /// with another audit key; a refusal is logged (`security.enroll_failed`) and leaves the code
+    /// as it was. `request` is unauthenticated until a code matched: until then it is only for
+    /// the record.
+    pub fn enroll_device(
         &mut self,
-        code: &str,
-        now_ms: u64,
         request: &EnrollRequest,
+        now_ms: u64,
+        matches: &mut dyn FnMut(&[u8; 32]) -> bool,
     ) -> Result<std::result::Result<DeviceRecord, EnrollRefusal>> {
         let now = now_ms.max(self.clock.last().wall_ms());
-        let key = Self::enroll_code_key(code);
-        let mut matches = |k: &[u8; 32]| key.is_some_and(|key| bool::from(k[..].ct_eq(&key[..])));
-        let (code_id, verdict) = self.find_code(now, &mut matches)?;
+        let (code_id, verdict) = self.find_code(now, matches)?;
         let checked = match verdict {
             Ok(()) => self.check_enrollment(request)?,
             Err(refusal) => Err(refusal),
@@ -572,6 +575,20 @@ impl Store {
         self.use_code(&code_id, Some(request.device), now, vec![registration])?;
         tracing::info!(device = %request.device, name = %request.name, "terminal enrolled");
         Ok(Ok(self.registered(request.device)?))
+    }
+
+    /// [`Store::enroll_device`] with a typed code made by [`Store::create_enroll_code`] (or any
+    /// code whose key is [`Store::enroll_code_key`]).
+    pub fn redeem_enroll_code(
+        &mut self,
+        code: &str,
+        now_ms: u64,
+        request: &EnrollRequest,
+    ) -> Result<std::result::Result<DeviceRecord, EnrollRefusal>> {
+        let key = Self::enroll_code_key(code);
+        self.enroll_device(request, now_ms, &mut |k: &[u8; 32]| {
+            key.is_some_and(|key| bool::from(k[..].ct_eq(&key[..])))
+        })
     }
 
     /// Revoke a device (`pos hub devices revoke`): it may no longer sync; its past records stay

@@ -986,6 +986,21 @@ fn guessing_codes_voids_every_outstanding_code() {
             .unwrap(),
         Err(EnrollRefusal::AlreadyUsed)
     );
+    // The one-step form: proof check, device checks and registration in one commit.
+    let key2 = [43u8; 32];
+    hub.add_enroll_code(&tech, Duration::from_secs(600), &key2)
+        .unwrap();
+    let d3 = DeviceId::new_v7();
+    let device = hub
+        .enroll_device(&request(d3), now_ms(), &mut |k| *k == key2)
+        .unwrap()
+        .unwrap();
+    assert_eq!(device.device, d3);
+    assert_eq!(
+        hub.enroll_device(&request(DeviceId::new_v7()), now_ms(), &mut |k| *k == key2)
+            .unwrap(),
+        Err(EnrollRefusal::AlreadyUsed)
+    );
     // The stored form is neither the code nor its key.
     let conn = Connection::open(hd.path().join(pos_store::DB_FILE)).unwrap();
     let sealed: Vec<Vec<u8>> = conn
