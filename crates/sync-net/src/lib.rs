@@ -6,7 +6,7 @@
 //! * [`tls`]: rustls configurations (TLS 1.3 only, *ring*); the hub's client verifier checks
 //!   the chain and then the [`DeviceDirectory`] (revoked or unknown certificates are refused
 //!   during the handshake, before any frame).
-//! * [`enroll`]: one-time codes and the enrollment exchange on the same TLS port.
+//! * [`mod@enroll`]: one-time codes and the enrollment exchange on the same TLS port.
 //! * [`HubServer`] and [`TerminalClient`]: tokio tasks driving `pos_sync::HubConnection` and
 //!   `pos_sync::TerminalConnection`; storage is injected through [`HubStorage`] and
 //!   [`TerminalStorage`] (no dependency on pos-store, so tests run in memory).

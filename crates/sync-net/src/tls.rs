@@ -5,7 +5,7 @@
 //!   (issued to that device, not revoked), else the handshake fails with a TLS alert
 //!   (`certificate_revoked`, `access_denied`, `certificate_expired`, `unknown_ca`) before a
 //!   single frame is read. A client without a certificate completes the handshake but may only
-//!   speak the enrollment exchange (see [`crate::enroll`]).
+//!   speak the enrollment exchange (see [`mod@crate::enroll`]).
 //! * The terminal trusts only the CA it pinned at enrollment (never the system roots), checks
 //!   the hub's stable name [`crate::pki::hub_server_name`] whatever address it dialled, and
 //!   presents its device certificate.
