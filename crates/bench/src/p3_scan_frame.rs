@@ -244,9 +244,9 @@ fn run(settings: &Settings) -> Result<Figure> {
             pct(&render)
         ))
         .note(
-            "a scanned line is held in the open ticket (ARCHITECTURE: nothing is committed \
-                 until payment or parking), so no commit is on this path today; the ticket's \
-                 completion every few lines commits, untimed",
+            "each scanned line is journaled durably (the open-ticket journal: one fdatasync, \
+                 ARCHITECTURE invariants) before the frame; the ticket's completion every few \
+                 lines commits the sale, untimed",
         ))
 }
 

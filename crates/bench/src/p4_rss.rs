@@ -195,7 +195,9 @@ pub fn child(mode: &str, dir: &Path) -> Result<()> {
             p2_lookup::barcode(n, false)
         })
         .collect();
-    match mode {
+    // Each child leaves its ticket parked, so the next one starts without an open ticket to
+    // recover from the journal (the measured work is the same for every child).
+    let mem = match mode {
         "engine" => {
             for code in &codes {
                 engine.scan(code)?;
@@ -204,6 +206,9 @@ pub fn child(mode: &str, dir: &Path) -> Result<()> {
                 engine.ticket().map(|t| t.lines().len()) == Some(codes.len()),
                 "not every scan became a line"
             );
+            let mem = memory()?;
+            engine.logout()?;
+            mem
         }
         "ui" => {
             pos_ui::headless::init()?;
@@ -229,10 +234,15 @@ pub fn child(mode: &str, dir: &Path) -> Result<()> {
             }
             let frame = pos_ui::headless::render_rgb(&window);
             ensure!(!frame.is_empty(), "no frame");
+            let mem = memory()?;
+            terminal
+                .with_engine(|e| e.logout())
+                .context("the terminal is busy")??;
+            mem
         }
         other => bail!("unknown P4 child mode `{other}` (ui or engine)"),
-    }
-    println!("{}", serde_json::to_string(&memory()?)?);
+    };
+    println!("{}", serde_json::to_string(&mem)?);
     Ok(())
 }
 

@@ -196,15 +196,15 @@ impl Engine {
         if open == self.journaled.as_ref() {
             return;
         }
-        let written = match (open, &self.cashier) {
-            (Some(ticket), Some(c)) => self.journal.save(&journal::Entry {
+        let entry = match (open, &self.cashier) {
+            (Some(ticket), Some(c)) => Some(journal::Entry {
                 cashier: c.user,
                 ticket: ticket.clone(),
             }),
-            _ => self.journal.clear(),
+            _ => None,
         };
-        match written {
-            Ok(()) => self.journaled = open.cloned(),
+        match self.journal.save(entry.as_ref()) {
+            Ok(()) => self.journaled = entry.map(|e| e.ticket),
             Err(e) => tracing::error!("open ticket journal not written: {e}"),
         }
     }
@@ -237,12 +237,9 @@ impl Engine {
         )
         .by(entry.cashier);
         self.store.append(vec![d])?;
-        self.journal_sync();
-        if self.journaled.is_none() {
-            // Nothing of ours is open: the file still holds the old ticket; drop it now.
-            if let Err(e) = self.journal.clear() {
-                tracing::error!("open ticket journal not cleared: {e}");
-            }
+        // Nothing of ours is open: the journal still holds the old ticket; empty it now.
+        if let Err(e) = self.journal.save(None) {
+            tracing::error!("open ticket journal not cleared: {e}");
         }
         tracing::warn!("a ticket left open before a restart was parked");
         Ok(())

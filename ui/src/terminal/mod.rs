@@ -942,10 +942,26 @@ impl Terminal {
 }
 
 fn clock_now() -> String {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::system())
+    hour_minute(jiff::Timestamp::now())
+}
+
+fn hour_minute(t: jiff::Timestamp) -> String {
+    t.to_zoned_datetime(jiff::tz::TimeZone::system())
         .strftime("%H:%M")
         .to_string()
+}
+
+/// The status bar's shift: open since when, or none (selling needs one).
+fn shift_status(s: &State) -> (Msg, bool) {
+    match s.engine().shift() {
+        Ok(Some(info)) => {
+            let ms = i64::try_from(info.opened.wall_ms()).unwrap_or(i64::MAX);
+            let since =
+                jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), hour_minute);
+            (Msg::with("shift-since", since), true)
+        }
+        Ok(None) | Err(_) => (Msg::new("shift-none"), false),
+    }
 }
 
 fn show(s: &State, w: &AppWindow) {
@@ -961,6 +977,9 @@ fn show(s: &State, w: &AppWindow) {
         false => Msg::new("locked").text(w),
     });
     w.set_clock_text(s.clock.clone().unwrap_or_else(clock_now).into());
+    let (shift, shift_ok) = shift_status(s);
+    w.set_shift_text(shift.text(w));
+    w.set_shift_ok(shift_ok);
     w.set_printer_text(s.printer.text(w));
     w.set_printer_ok(s.printer_ok);
     w.set_drawer_text(s.drawer.text(w));

@@ -81,6 +81,8 @@ impl Msg {
 pub(crate) const KEYS: &[&str] = &[
     "scan-item",
     "no-shift",
+    "shift-since",
+    "shift-none",
     "ticket-parked",
     "scan-ignored-dialog",
     "scan-ignored-payment",
