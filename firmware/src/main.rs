@@ -60,6 +60,8 @@ enum Command {
     Terminal(cmd::terminal::TerminalArgs),
     /// Run a hub and a terminal trading a scripted day through the sale engine (the main job).
     Demo(cmd::demo::DemoArgs),
+    /// Run the branch hub's sync server; enrollment codes and devices (`pos hub --help`).
+    Hub(cmd::hub::HubArgs),
 }
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
@@ -77,7 +79,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Long-running services (`pos terminal`, later `pos hub`) log at the configured level;
     // the other commands print their result and only warn.
-    let service = matches!(cli.command, Command::Terminal(_));
+    let service = matches!(cli.command, Command::Terminal(_))
+        || matches!(&cli.command, Command::Hub(h) if h.command.is_none());
     let result = context::Context::new(&cli.global, service).and_then(|ctx| match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, args),
         Command::Audit(args) => cmd::audit::run(&ctx, args),
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Devices(args) => cmd::devices::run(&ctx, args),
         Command::Terminal(args) => cmd::terminal::run(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
+        Command::Hub(args) => cmd::hub::run(&ctx, args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -259,7 +259,7 @@ pub fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<()> {
 }
 
 /// Log the actor in for an administrative command.
-fn authenticate(
+pub(crate) fn authenticate(
     store: &mut Store,
     actor: &str,
     input: &mut SecretInput,
@@ -273,7 +273,7 @@ fn authenticate(
 }
 
 /// Refusals and denials are failed checks (exit 1); everything else is an error (exit 2).
-fn refused(err: AccountError) -> anyhow::Error {
+pub(crate) fn refused(err: AccountError) -> anyhow::Error {
     match err {
         AccountError::Login(refusal) => {
             CheckFailed(format!("refused: {}", describe(&refusal))).into()
