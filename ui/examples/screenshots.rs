@@ -35,16 +35,6 @@ fn shot(out: &Path, name: &str, size: ScreenSize) {
     println!("{}", path.display());
 }
 
-fn sell_cash(t: &Terminal, codes: &[&str]) {
-    let w = t.window();
-    for code in codes {
-        assert!(t.scan(code), "{}", w.get_error_text());
-    }
-    w.invoke_pay_clicked();
-    w.invoke_tender_cash();
-    w.invoke_complete_sale();
-}
-
 fn shoot_all(out: &Path, size: ScreenSize) {
     let rig = sized_rig(size);
     let t = &rig.terminal;
@@ -145,7 +135,7 @@ fn shoot_all(out: &Path, size: ScreenSize) {
     w.global::<ParkedPage<'_>>().invoke_back_to_sale();
 
     // Shift: the X report, the blind count, then the Z report.
-    sell_cash(t, &[COLA_EAN]);
+    sell(t, &[COLA_EAN]);
     w.invoke_open_screen("shift".into());
     let shift = w.global::<ShiftPage<'_>>();
     shoot("shift");

@@ -7,23 +7,10 @@
 mod support;
 
 use pos_core::sale::events::{PostVoided, Refunded};
-use pos_core::sale::{LineNo, Quantity, Receipt, RefundRequest, Tender};
+use pos_core::sale::{LineNo, Quantity, RefundRequest, Tender};
 use pos_ui::{RefundPage, Screen, Terminal};
 use slint::{ComponentHandle, Model};
 use support::*;
-
-/// Scan `codes`, pay the exact amount in cash and complete: the receipt.
-fn sell(t: &Terminal, codes: &[&str]) -> Receipt {
-    let w = t.window();
-    for code in codes {
-        assert!(t.scan(code), "{}", w.get_error_text());
-    }
-    w.invoke_pay_clicked();
-    w.invoke_tender_cash();
-    w.invoke_complete_sale();
-    assert!(!w.get_error_visible(), "{}", w.get_error_text());
-    t.last_receipt().expect("a receipt")
-}
 
 fn refunds(t: &Terminal) -> Vec<Refunded> {
     t.with_engine(|e| {

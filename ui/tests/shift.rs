@@ -26,18 +26,6 @@ fn open_shift_screen(t: &Terminal) {
     assert_eq!(t.window().get_screen(), "shift");
 }
 
-/// Scan `codes`, pay the exact amount in cash and complete.
-fn sell(t: &Terminal, codes: &[&str]) {
-    let w = t.window();
-    for code in codes {
-        assert!(t.scan(code), "{}", w.get_error_text());
-    }
-    w.invoke_pay_clicked();
-    w.invoke_tender_cash();
-    w.invoke_complete_sale();
-    assert!(!w.get_error_visible(), "{}", w.get_error_text());
-}
-
 /// The figures shown are the engine's report, formatted.
 fn assert_figures(shown: &ShiftFigures, r: &ShiftReport) {
     assert_eq!(shown.sales_count, i32::try_from(r.sales_count).unwrap());

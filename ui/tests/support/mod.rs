@@ -46,6 +46,19 @@ pub fn draw(name: &str, size: pos_ui::backend::ScreenSize) -> Vec<u8> {
     headless::render_rgb(&window)
 }
 
+/// Scan `codes`, pay the exact amount in cash and complete: the receipt.
+pub fn sell(t: &Terminal, codes: &[&str]) -> pos_core::sale::Receipt {
+    let w = t.window();
+    for code in codes {
+        assert!(t.scan(code), "{}", w.get_error_text());
+    }
+    w.invoke_pay_clicked();
+    w.invoke_tender_cash();
+    w.invoke_complete_sale();
+    assert!(!w.get_error_visible(), "{}", w.get_error_text());
+    t.last_receipt().expect("a receipt")
+}
+
 /// An amount as the English screens write it, with the currency sign ("€12.50").
 pub fn eur(m: pos_core::sale::Money) -> String {
     pos_ui::locale::Locale::english().money(m, &pos_core::sale::Currency::default())
