@@ -62,6 +62,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Run the branch hub's sync server; enrollment codes and devices (`pos hub --help`).
     Hub(cmd::hub::HubArgs),
+    /// Enroll this terminal with the branch hub using a one-time code.
+    Enroll(cmd::enroll::EnrollArgs),
 }
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Terminal(args) => cmd::terminal::run(&ctx, args),
         Command::Demo(args) => cmd::demo::run(&ctx, args),
         Command::Hub(args) => cmd::hub::run(&ctx, args),
+        Command::Enroll(args) => cmd::enroll::run(&ctx, args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 pub mod audit;
 pub mod demo;
 pub mod devices;
+pub mod enroll;
 pub mod hub;
 pub mod init;
 pub mod terminal;
