@@ -4,5 +4,6 @@ pub mod devices;
 pub mod enroll;
 pub mod hub;
 pub mod init;
+pub mod sync_link;
 pub mod terminal;
 pub mod user;

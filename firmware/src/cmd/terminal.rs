@@ -21,10 +21,11 @@ use pos_drivers::serial::{SerialConfig, SerialTransport};
 use pos_drivers::{DeviceEvent, PrinterError, PrinterStatus, ReceiptPrinter, Transport};
 use pos_engine::{Engine, Till};
 use pos_store::Store;
+use pos_sync_net::TerminalTls;
 use pos_ui::backend::{self, Backend, Options, Remote, ScreenSize};
 use pos_ui::Terminal;
 
-use crate::cmd::devices;
+use crate::cmd::{devices, sync_link};
 use crate::context::Context;
 
 const AFTER_HELP: &str = "\
@@ -68,6 +69,10 @@ pub struct TerminalArgs {
     /// Stop by itself after this many milliseconds (tests, unattended runs).
     #[arg(long, value_name = "MS")]
     pub exit_after_ms: Option<u64>,
+    /// Sync with the hub at HOST:PORT (default: the address it enrolled at). A terminal
+    /// enrolled with `pos enroll` syncs in the background; selling never waits for it.
+    #[arg(long, value_name = "ADDR")]
+    pub hub: Option<String>,
 }
 
 pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
@@ -84,6 +89,24 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
             identity.role
         );
     }
+    let enrolled = TerminalTls::load(&pos_sync_net::tls_dir(&ctx.data_dir))
+        .context("cannot read this terminal's enrollment (DATA_DIR/tls)")?;
+    if args.hub.is_some() && enrolled.is_none() {
+        bail!(
+            "this terminal is not enrolled with a hub (hint: create a code on the hub with              `pos hub enroll-code`, then `pos enroll --hub ADDR --code CODE` here)"
+        );
+    }
+    let key = match enrolled {
+        Some(_) => Some(
+            pos_store::DataDirLock::shared(&ctx.data_dir)
+                .and_then(|lock| lock.load_identity())
+                .context("cannot load this terminal's signing key")?
+                .1,
+        ),
+        None => None,
+    };
+    let mut sync = enrolled.zip(key);
+    let mut link = None;
     let store = ctx.open_store()?;
     let engine = Engine::new(store, ctx.engine_config());
     let devices = &ctx.config.devices;
@@ -116,6 +139,14 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
             tracing::warn!("locale {locale}: {e}");
         }
         show_device_status(terminal, devices);
+        if let Some((tls, key)) = sync.take() {
+            let addr = args.hub.clone().unwrap_or_else(|| tls.hub.address.clone());
+            terminal.set_link_status(false, 0);
+            match sync_link::start(tls, addr, identity.id, key, remote) {
+                Ok(l) => link = Some(l),
+                Err(e) => tracing::warn!("hub sync not started: {e:#}"),
+            }
+        }
         match spawn_scanner(devices, remote, Arc::clone(&stop)) {
             Ok(Some(t)) => threads.push(t),
             Ok(None) => {}
@@ -126,6 +157,9 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
         }
     });
     stop.store(true, Ordering::Relaxed);
+    if let Some(link) = link {
+        link.stop();
+    }
     let backend = ran.map_err(|e| anyhow::anyhow!(e))?;
     for t in threads {
         let _ = t.join();
