@@ -1,0 +1,258 @@
+//! The hub and a terminal as real processes: `pos init --role hub`, `pos hub enroll-code`,
+//! `pos hub` on a free port, `pos enroll` from a terminal's data dir, `pos terminal` syncing its
+//! log to the hub (seen in `pos hub devices list --json` and the hub's `pos audit verify`), and a
+//! revoked terminal refused.
+
+#![allow(clippy::unwrap_used)] // a panic in a test is a failed test
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_PASSWORD: &str = "Branch-Keeper-4471";
+
+struct Env {
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    hub: PathBuf,
+    till: PathBuf,
+}
+
+impl Env {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // No TOTP for the admin, so the test can act as the admin with a password only.
+        let config = dir.path().join("pos.toml");
+        std::fs::write(&config, "[auth]\nmfa_roles = []\n").unwrap();
+        let hub = dir.path().join("hub");
+        let till = dir.path().join("till");
+        Env {
+            config,
+            hub,
+            till,
+            _dir: dir,
+        }
+    }
+
+    fn pos(&self, data: &Path) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_pos"));
+        c.env_remove("POS_DATA_DIR")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("POS_CONFIG", &self.config)
+            .env("POS_LOG", "info")
+            .arg("--data-dir")
+            .arg(data);
+        c
+    }
+
+    fn run(&self, data: &Path, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .pos(data)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, data: &Path, args: &[&str], stdin: &str) -> String {
+        let out = self.run(data, args, stdin);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn actor(&self) -> String {
+        format!("{ADMIN_PASSWORD}\n\n")
+    }
+
+    /// Start `pos hub` on a free port: the child and its address.
+    fn start_hub(&self) -> (Child, String) {
+        let mut child = self
+            .pos(&self.hub)
+            .args(["hub", "--headless", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("hub listening on ")
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        (child, addr)
+    }
+
+    fn devices(&self) -> Vec<serde_json::Value> {
+        let out = self.ok(&self.hub, &["hub", "devices", "list", "--json"], "");
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} in {text}"))
+        .trim()
+}
+
+fn stop(mut child: Child) -> String {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub still runs after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    stderr
+}
+
+fn terminal_row(devices: &[serde_json::Value], name: &str) -> serde_json::Value {
+    devices
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {devices:?}"))
+        .clone()
+}
+
+#[test]
+fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
+    let env = Env::new();
+    // The hub, its admin with a real password.
+    let init = env.ok(&env.hub, &["init", "--role", "hub", "--name", "hub"], "");
+    let one_time = after(&init, "One-time password (shown once):").to_owned();
+    env.ok(
+        &env.hub,
+        &["user", "passwd", "admin"],
+        &format!("{one_time}\n{ADMIN_PASSWORD}\n"),
+    );
+    // A code, made while the hub is stopped.
+    let out = env.ok(
+        &env.hub,
+        &["hub", "enroll-code", "--as", "admin", "--ttl-min", "10"],
+        &env.actor(),
+    );
+    let code = after(&out, "Enrollment code:").to_owned();
+    assert_eq!(code.len(), 19, "{out}");
+
+    let (hub, addr) = env.start_hub();
+    // While the hub runs, writes to its data dir are refused with what to do.
+    let out = env.run(
+        &env.hub,
+        &["hub", "enroll-code", "--as", "admin"],
+        &env.actor(),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("stop it"), "{}", show(&out));
+
+    // The terminal enrolls; a wrong code and a second enrollment are refused.
+    env.ok(
+        &env.till,
+        &["init", "--role", "terminal", "--name", "till-1"],
+        "",
+    );
+    let out = env.run(
+        &env.till,
+        &["enroll", "--hub", &addr, "--code", "AAAA-BBBB-CCCC-DDDD"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("new code"), "{}", show(&out));
+    let out = env.ok(&env.till, &["enroll", "--hub", &addr, "--code", &code], "");
+    assert!(out.contains("Enrolled with hub \"hub\""), "{out}");
+    let out = env.run(&env.till, &["enroll", "--hub", &addr, "--code", &code], "");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("--force"), "{}", show(&out));
+
+    // The terminal runs and syncs its log.
+    let out = env.run(
+        &env.till,
+        &[
+            "terminal",
+            "--headless",
+            "--exit-after-ms",
+            "3000",
+            "--hub",
+            &addr,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(show(&out).contains("sync online"), "{}", show(&out));
+    let verify = env.ok(&env.till, &["audit", "verify"], "");
+    let till_records: u64 = after(&verify, "OK")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let row = terminal_row(&env.devices(), "till-1");
+    assert_eq!(row["role"], "terminal", "{row}");
+    assert!(row["last_seen_ms"].as_u64().is_some(), "{row}");
+    let stored = row["stored_seq"].as_u64().unwrap();
+    assert!(stored >= 4 && stored <= till_records, "{row} vs {verify}");
+    let hub_log = stop(hub);
+    assert!(hub_log.contains("terminal connected"), "{hub_log}");
+    // The hub's log, with the terminal's chain in it, verifies.
+    env.ok(&env.hub, &["audit", "verify"], "");
+
+    // Revoked (with the hub stopped): the terminal's next handshake is refused.
+    let id = row["id"].as_str().unwrap().to_owned();
+    let out = env.ok(
+        &env.hub,
+        &[
+            "hub", "devices", "revoke", &id, "--as", "admin", "--reason", "stolen",
+        ],
+        &env.actor(),
+    );
+    assert!(out.contains("Revoked device"), "{out}");
+    assert_eq!(terminal_row(&env.devices(), "till-1")["status"], "revoked");
+    let (hub, addr) = env.start_hub();
+    let out = env.run(
+        &env.till,
+        &[
+            "terminal",
+            "--headless",
+            "--exit-after-ms",
+            "2500",
+            "--hub",
+            &addr,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(!show(&out).contains("sync online"), "{}", show(&out));
+    let hub_log = stop(hub);
+    assert!(!hub_log.contains("terminal connected"), "{hub_log}");
+}
