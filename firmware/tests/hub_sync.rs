@@ -26,7 +26,8 @@ impl Env {
         let config = dir.path().join("pos.toml");
         std::fs::write(&config, "[auth]\nmfa_roles = []\n").unwrap();
         let hub = dir.path().join("hub");
-        let till = dir.path().join("till");
+        // `pos demo` makes the terminal: staff and catalogue for `--sim-sales`.
+        let till = dir.path().join("demo").join("terminal-1");
         Env {
             config,
             hub,
@@ -177,11 +178,15 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     assert!(show(&out).contains("stop it"), "{}", show(&out));
 
     // The terminal enrolls; a wrong code and a second enrollment are refused.
-    env.ok(
-        &env.till,
-        &["init", "--role", "terminal", "--name", "till-1"],
-        "",
-    );
+    let demo = env.till.parent().unwrap().to_path_buf();
+    // With the default config (the demo enrols the admin's second factor itself).
+    let out = env
+        .pos(&demo)
+        .env_remove("POS_CONFIG")
+        .args(["demo", "--headless", "--sales", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let out = env.run(
         &env.till,
         &["enroll", "--hub", &addr, "--code", "AAAA-BBBB-CCCC-DDDD"],
@@ -195,33 +200,53 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("--force"), "{}", show(&out));
 
-    // The terminal runs and syncs its log.
+    // The terminal sells while it runs, and syncs its log.
     let out = env.run(
         &env.till,
         &[
             "terminal",
             "--headless",
             "--exit-after-ms",
-            "3000",
+            "4000",
             "--hub",
             &addr,
+            "--sim-sales",
+            "5",
+            "--sim-rate",
+            "10",
         ],
         "",
     );
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     assert!(show(&out).contains("sync online"), "{}", show(&out));
-    let verify = env.ok(&env.till, &["audit", "verify"], "");
-    let till_records: u64 = after(&verify, "OK")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
+    assert_eq!(
+        show(&out).matches("simulated sale receipt=").count(),
+        5,
+        "{}",
+        show(&out)
+    );
+    // The terminal's own chain: the highest seq of its own records in its log.
+    let log = env.ok(&env.till, &["audit", "log"], "");
+    let own_head = log
+        .lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "till-1")?;
+            words.get(at + 1)?.parse::<u64>().ok()
+        })
+        .max()
         .unwrap();
+    let sales = log.lines().filter(|l| l.contains("sale.completed")).count();
+    // The demo's day sold two, the run five.
+    assert_eq!(sales, 2 + 5, "{log}");
+    env.ok(&env.till, &["audit", "verify"], "");
     let row = terminal_row(&env.devices(), "till-1");
     assert_eq!(row["role"], "terminal", "{row}");
     assert!(row["last_seen_ms"].as_u64().is_some(), "{row}");
     let stored = row["stored_seq"].as_u64().unwrap();
-    assert!(stored >= 4 && stored <= till_records, "{row} vs {verify}");
+    // Everything the terminal wrote, the sales included, is stored at the hub.
+    assert_eq!(stored, own_head, "{row} vs {log}");
+    assert_eq!(row["waiting"].as_u64().unwrap_or(0), 0, "{row}");
     let hub_log = stop(hub);
     assert!(hub_log.contains("terminal connected"), "{hub_log}");
     // The hub's log, with the terminal's chain in it, verifies.

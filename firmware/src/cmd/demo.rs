@@ -299,7 +299,7 @@ const CATALOGUE: [(&str, &str, Unit, i64, &str, &str); 10] = [
     ),
 ];
 
-fn terminal_setup(engine: &mut Engine, ctx: &Context) -> anyhow::Result<()> {
+pub(crate) fn terminal_setup(engine: &mut Engine, ctx: &Context) -> anyhow::Result<()> {
     let staff = [
         (MANAGER.0, "manager", MANAGER.1),
         (SUPERVISOR.0, "supervisor", SUPERVISOR.1),
@@ -353,6 +353,31 @@ fn terminal_setup(engine: &mut Engine, ctx: &Context) -> anyhow::Result<()> {
         CATALOGUE.len()
     );
     Ok(())
+}
+
+/// One scripted cash sale by the first cashier (`pos terminal --sim-sales`): log in, open the
+/// shift if none is open, scan one or two products, pay cash, complete, log out. Returns the
+/// receipt number.
+pub(crate) fn sim_sale(engine: &mut Engine, n: u64) -> anyhow::Result<u64> {
+    let codes: Vec<String> = CATALOGUE
+        .iter()
+        .filter(|c| c.5.len() == 12)
+        .map(|c| ean13(c.5))
+        .collect();
+    engine.login(Credentials::new(CASHIERS[0].0, CASHIERS[0].1))?;
+    if engine.shift()?.is_none() {
+        engine.open_shift(Money(15000))?;
+    }
+    let pick = |i: u64| &codes[(i % codes.len() as u64) as usize];
+    engine.scan(pick(n))?;
+    if n.is_multiple_of(2) {
+        engine.scan(pick(n / 2 + 1))?;
+    }
+    let due = engine.balance()?.remaining;
+    engine.pay(Tender::Cash, Money((due.0 / 1000 + 1) * 1000))?;
+    let receipt = engine.complete()?;
+    engine.logout()?;
+    Ok(receipt.number)
 }
 
 /// A scripted day: two cashiers, approvals by the supervisor, refunds, cash moves, Z report.

@@ -73,6 +73,13 @@ pub struct TerminalArgs {
     /// enrolled with `pos enroll` syncs in the background; selling never waits for it.
     #[arg(long, value_name = "ADDR")]
     pub hub: Option<String>,
+    /// Sell N scripted cash sales through the real engine while running (demo staff and
+    /// catalogue are created first if missing; tests and load runs). Needs --headless.
+    #[arg(long, value_name = "N", requires = "headless")]
+    pub sim_sales: Option<u64>,
+    /// Scripted sales per second for --sim-sales.
+    #[arg(long, value_name = "R", default_value_t = 5.0, requires = "sim_sales")]
+    pub sim_rate: f64,
 }
 
 pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
@@ -108,7 +115,11 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
     let mut sync = enrolled.zip(key);
     let mut link = None;
     let store = ctx.open_store()?;
-    let engine = Engine::new(store, ctx.engine_config());
+    let mut engine = Engine::new(store, ctx.engine_config());
+    if args.sim_sales.is_some() {
+        crate::cmd::demo::terminal_setup(&mut engine, ctx)
+            .context("cannot create the demo staff and catalogue for --sim-sales")?;
+    }
     let devices = &ctx.config.devices;
     let till = till_from_config(engine, devices)?;
     let options = Options {
@@ -147,6 +158,12 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
                 Err(e) => tracing::warn!("hub sync not started: {e:#}"),
             }
         }
+        if let Some(n) = args.sim_sales {
+            match spawn_sim_sales(n, args.sim_rate, remote, Arc::clone(&stop)) {
+                Ok(t) => threads.push(t),
+                Err(e) => tracing::warn!("simulated sales: {e:#}"),
+            }
+        }
         match spawn_scanner(devices, remote, Arc::clone(&stop)) {
             Ok(Some(t)) => threads.push(t),
             Ok(None) => {}
@@ -166,6 +183,38 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%backend, "terminal stopped");
     Ok(())
+}
+
+/// `--sim-sales`: `n` scripted sales, `rate` a second, each run on the UI thread's engine.
+fn spawn_sim_sales(
+    n: u64,
+    rate: f64,
+    remote: Remote,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let pause = Duration::from_secs_f64(1.0 / rate.clamp(0.01, 1000.0));
+    std::thread::Builder::new()
+        .name("sim-sales".into())
+        .spawn(move || {
+            for i in 1..=n {
+                std::thread::sleep(pause);
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let sent = remote.with_terminal(move |t| {
+                    match t.with_engine(|e| crate::cmd::demo::sim_sale(e, i)) {
+                        Some(Ok(number)) => tracing::info!(receipt = number, "simulated sale"),
+                        Some(Err(e)) => tracing::warn!("simulated sale {i}: {e:#}"),
+                        None => tracing::warn!("simulated sale {i}: the terminal is busy"),
+                    }
+                });
+                if sent.is_err() {
+                    break;
+                }
+            }
+            tracing::info!("simulated sales done");
+        })
+        .context("cannot start the simulated sales thread")
 }
 
 /// The `[device] locale`, checked before any window opens: a tag without number data is a
