@@ -187,6 +187,28 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // Each command on the other kind of data dir says what it needs.
+    let out = env.run(
+        &env.till,
+        &["hub", "--headless", "--listen", "127.0.0.1:0"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("not a hub's"), "{}", show(&out));
+    let out = env.run(
+        &env.till,
+        &[
+            "terminal",
+            "--headless",
+            "--exit-after-ms",
+            "100",
+            "--hub",
+            &addr,
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("pos enroll"), "{}", show(&out));
     let out = env.run(
         &env.till,
         &["enroll", "--hub", &addr, "--code", "AAAA-BBBB-CCCC-DDDD"],
