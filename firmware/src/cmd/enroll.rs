@@ -142,5 +142,10 @@ fn explain(err: EnrollError) -> anyhow::Error {
         EnrollError::Tls(_) => "check that the address is the hub's sync port",
         _ => "see the hub's log",
     };
-    anyhow::anyhow!("enrollment failed: {err} (hint: {hint})")
+    let text = err.to_string();
+    if text.contains("pos hub enroll-code") {
+        // The hub's refusal already says what to do.
+        return anyhow::anyhow!("enrollment failed: {text}");
+    }
+    anyhow::anyhow!("enrollment failed: {text} (hint: {hint})")
 }

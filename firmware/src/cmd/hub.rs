@@ -42,6 +42,10 @@ Examples:
   pos hub --headless --listen 0.0.0.0:7443 --data-dir /var/lib/pos-hub
   pos hub devices list --data-dir /var/lib/pos-hub";
 
+const ACTOR_HELP: &str = "\
+Standard input: the actor's secret, then their TOTP code (an empty line if they have none). \
+Needs the hub stopped: the running hub owns the data dir.";
+
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, after_help = HUB_HELP)]
 pub struct HubArgs {
@@ -59,6 +63,7 @@ pub struct HubArgs {
 pub enum HubCommand {
     /// Create a one-time enrollment code for a new terminal (hub stopped; actor's secret on
     /// stdin).
+    #[command(after_help = ACTOR_HELP)]
     EnrollCode(EnrollCodeArgs),
     /// The terminals this hub knows: list, revoke.
     #[command(subcommand)]
@@ -84,6 +89,7 @@ pub enum DevicesCommand {
         json: bool,
     },
     /// Revoke a device (hub stopped; actor's secret on stdin): it may no longer sync.
+    #[command(after_help = ACTOR_HELP)]
     Revoke {
         /// The device id (from `pos hub devices list`).
         id: DeviceId,
