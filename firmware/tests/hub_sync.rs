@@ -77,7 +77,7 @@ impl Env {
     }
 
     /// Start `pos hub` on a free port: the child and its address.
-    fn start_hub(&self) -> (Child, String) {
+    fn start_hub(&self) -> (Hub, String) {
         let mut child = self
             .pos(&self.hub)
             .args(["hub", "--headless", "--listen", "127.0.0.1:0"])
@@ -94,7 +94,7 @@ impl Env {
             .strip_prefix("hub listening on ")
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        (child, addr)
+        (Hub(Some(child)), addr)
     }
 
     fn devices(&self) -> Vec<serde_json::Value> {
@@ -119,7 +119,20 @@ fn after<'a>(text: &'a str, prefix: &str) -> &'a str {
         .trim()
 }
 
-fn stop(mut child: Child) -> String {
+/// A running hub, killed if the test fails before stopping it.
+struct Hub(Option<Child>);
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn stop(mut hub: Hub) -> String {
+    let mut child = hub.0.take().unwrap();
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
