@@ -679,6 +679,28 @@ impl Terminal {
         }
     }
 
+    /// A callback with a row or list index: `action` gets it as `usize` (a negative index
+    /// from the UI is ignored), then the window is redrawn.
+    pub(super) fn on_index<F>(&self, action: F) -> impl Fn(i32) + 'static
+    where
+        F: Fn(&mut State, usize) + 'static,
+    {
+        let state = Rc::clone(&self.state);
+        let weak = self.window.as_weak();
+        move |i: i32| {
+            let Ok(i) = usize::try_from(i) else {
+                return;
+            };
+            if let Ok(mut s) = state.try_borrow_mut() {
+                s.touch();
+                action(&mut s, i);
+                if let Some(w) = weak.upgrade() {
+                    show(&s, &w);
+                }
+            }
+        }
+    }
+
     pub(super) fn on_text<F>(&self, action: F) -> impl Fn(SharedString) + 'static
     where
         F: Fn(&mut State, &str) + 'static,

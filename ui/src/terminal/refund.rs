@@ -11,7 +11,6 @@ use pos_core::sale::{
 use pos_engine::EngineError;
 use slint::{ComponentHandle, ModelRc, VecModel};
 
-use super::shift::on_index;
 use super::{push_digit, Pending, Screen, State, Terminal};
 use crate::{AppWindow, RefundLineRow, RefundPage};
 
@@ -254,9 +253,9 @@ pub(super) fn bind_refund(t: &Terminal) {
             s.refund_find(&number);
         }
     }));
-    g.on_toggle_line(on_index(t, State::refund_toggle));
-    g.on_more(on_index(t, |s, i| s.refund_step(i, true)));
-    g.on_less(on_index(t, |s, i| s.refund_step(i, false)));
+    g.on_toggle_line(t.on_index(State::refund_toggle));
+    g.on_more(t.on_index(|s, i| s.refund_step(i, true)));
+    g.on_less(t.on_index(|s, i| s.refund_step(i, false)));
     g.on_tender_cash(t.on(|s| s.refund.to_card = false));
     g.on_tender_card(t.on(|s| {
         s.refund.to_card = s.refund.found.as_ref().is_some_and(|f| f.card().is_some());

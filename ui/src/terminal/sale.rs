@@ -70,11 +70,8 @@ impl State {
         u32::try_from(index + 1).ok().map(LineNo)
     }
 
-    fn product_tapped(&mut self, index: i32) {
-        let product = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.sale.visible().get(i).map(|p| (*p).clone()));
-        let Some(product) = product else {
+    fn product_tapped(&mut self, index: usize) {
+        let Some(product) = self.sale.visible().get(index).map(|p| (*p).clone()) else {
             return;
         };
         let entry = std::mem::take(&mut self.sale.entry);
@@ -199,38 +196,13 @@ impl State {
 pub(super) fn bind(t: &Terminal) {
     let w = t.window();
     let page = w.global::<SalePage<'_>>();
-    page.on_category_picked({
-        let state = t.state.clone();
-        let weak = w.as_weak();
-        move |i| {
-            if let Ok(mut s) = state.try_borrow_mut() {
-                s.touch();
-                s.sale.search = None;
-                if let Some(i) = usize::try_from(i)
-                    .ok()
-                    .filter(|&i| i < s.sale.categories.len())
-                {
-                    s.sale.category = i;
-                }
-                if let Some(w) = weak.upgrade() {
-                    super::show(&s, &w);
-                }
-            }
+    page.on_category_picked(t.on_index(|s, i| {
+        s.sale.search = None;
+        if i < s.sale.categories.len() {
+            s.sale.category = i;
         }
-    });
-    page.on_product_tapped({
-        let state = t.state.clone();
-        let weak = w.as_weak();
-        move |i| {
-            if let Ok(mut s) = state.try_borrow_mut() {
-                s.touch();
-                s.product_tapped(i);
-                if let Some(w) = weak.upgrade() {
-                    super::show(&s, &w);
-                }
-            }
-        }
-    });
+    }));
+    page.on_product_tapped(t.on_index(State::product_tapped));
     page.on_entry_digit(t.on_text(|s, d| push_digit(&mut s.sale.entry, d, ENTRY_MAX)));
     page.on_entry_clear(t.on(|s| s.sale.entry.clear()));
     page.on_entry_back(t.on(|s| {

@@ -3,13 +3,12 @@
 //! what needs a second person; its refusal is shown as it is.
 
 use super::msg::Msg;
-use std::rc::Rc;
 
 use pos_core::sale::{Money, ShiftReport};
 use pos_engine::{EngineError, ZReport};
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 
-use super::{keyed_money, push_digit, show, Pending, Screen, State, Terminal, AMOUNT_MAX};
+use super::{keyed_money, push_digit, Pending, Screen, State, Terminal, AMOUNT_MAX};
 use crate::{AppWindow, ShiftFigures, ShiftPage, TaxRow, TenderRow};
 
 /// What the right-hand side of the shift screen shows.
@@ -277,28 +276,6 @@ fn percent(bp: u32) -> String {
     }
 }
 
-/// A Slint callback with a row or list index: `action` gets it as `usize` (a negative index
-/// from the UI is ignored), then the window is redrawn.
-pub(super) fn on_index<F>(t: &Terminal, action: F) -> impl Fn(i32) + 'static
-where
-    F: Fn(&mut State, usize) + 'static,
-{
-    let state = Rc::clone(&t.state);
-    let weak = t.window.as_weak();
-    move |i: i32| {
-        let Ok(i) = usize::try_from(i) else {
-            return;
-        };
-        if let Ok(mut s) = state.try_borrow_mut() {
-            s.touch();
-            action(&mut s, i);
-            if let Some(w) = weak.upgrade() {
-                show(&s, &w);
-            }
-        }
-    }
-}
-
 pub(super) fn bind_shift(t: &Terminal) {
     let g = t.window.global::<ShiftPage<'_>>();
     g.on_show_panel(t.on_text(State::shift_panel));
@@ -307,7 +284,7 @@ pub(super) fn bind_shift(t: &Terminal) {
     g.on_back(t.on(|s| {
         s.shift.digits.pop();
     }));
-    g.on_reason_picked(on_index(t, |s, i| s.shift.reason = Some(i)));
+    g.on_reason_picked(t.on_index(|s, i| s.shift.reason = Some(i)));
     g.on_open_shift(t.on(State::shift_open));
     g.on_cash_in(t.on(|s| s.shift_cash_move(true)));
     g.on_cash_out(t.on(|s| s.shift_cash_move(false)));
