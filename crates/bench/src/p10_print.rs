@@ -11,7 +11,6 @@ use anyhow::{ensure, Context, Result};
 use pos_core::sale::{Money, Tender};
 use pos_core::DeviceRole;
 use pos_device_sim::SimPrinter;
-use pos_drivers::escpos::{CodePage, Layout, PaperWidth};
 use pos_drivers::printer::EscPosPrinter;
 use pos_drivers::transport::{TcpTimeouts, TcpTransport, Transport};
 use pos_engine::{Engine, EngineConfig, PrintProgress};
@@ -88,14 +87,7 @@ fn run(settings: &Settings) -> Result<Figure> {
         first_job_byte: Arc::clone(&first_job_byte),
     };
     let mut printer = EscPosPrinter::new(transport);
-    let layout = Layout {
-        width: PaperWidth::Mm80,
-        code_page: CodePage::Cp858,
-        kick_drawer: None,
-        cut: true,
-        logo: None,
-        barcode: false,
-    };
+    let layout = pos_testkit::sim_layout();
     let mut samples = Samples::default();
     for round in 0..warmup + rounds {
         for line in 0..10 {

@@ -17,7 +17,6 @@ use anyhow::{bail, ensure, Context, Result};
 use pos_core::sale::{Money, Tender};
 use pos_core::DeviceRole;
 use pos_device_sim::{SimPrinter, SimScanner};
-use pos_drivers::escpos::{CodePage, Layout, PaperWidth};
 use pos_drivers::printer::EscPosPrinter;
 use pos_drivers::scanner::{ScannerConfig, ScannerReader};
 use pos_drivers::serial::{SerialConfig, SerialTransport};
@@ -88,14 +87,7 @@ fn run(settings: &Settings) -> Result<Figure> {
     let codes = workload::trading_terminal(&mut engine)?;
     let sim = SimPrinter::start().context("starting the printer simulator")?;
     let printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
-    let layout = Layout {
-        width: PaperWidth::Mm80,
-        code_page: CodePage::Cp858,
-        kick_drawer: None,
-        cut: true,
-        logo: None,
-        barcode: false,
-    };
+    let layout = pos_testkit::sim_layout();
     let till = Till::new(engine, Box::new(printer), layout, None, 60_000);
 
     let mut scanner = SimScanner::start(b"\r").context("starting the scanner simulator")?;

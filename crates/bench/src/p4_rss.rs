@@ -14,7 +14,7 @@ use pos_audit::EventDraft;
 use pos_core::sale::events::{ProductSaved, CATALOGUE};
 use pos_core::sale::TaxRate;
 use pos_core::{DeviceRole, ProductId};
-use pos_drivers::escpos::{CodePage, DrawerKick, Layout, PaperWidth};
+use pos_drivers::escpos::DrawerKick;
 use pos_drivers::{PrinterError, PrinterStatus, ReceiptPrinter};
 use pos_engine::{Credentials, Engine, EngineConfig, Till};
 use pos_store::{Store, StoreOptions};
@@ -212,14 +212,7 @@ pub fn child(mode: &str, dir: &Path) -> Result<()> {
         }
         "ui" => {
             pos_ui::headless::init()?;
-            let layout = Layout {
-                width: PaperWidth::Mm80,
-                code_page: CodePage::Cp858,
-                kick_drawer: None,
-                cut: true,
-                logo: None,
-                barcode: false,
-            };
+            let layout = pos_testkit::sim_layout();
             let till = Till::new(engine, Box::new(NullPrinter), layout, None, 60_000);
             let terminal = pos_ui::Terminal::new(till)?;
             let window = pos_ui::headless::last_window().context("no window")?;
