@@ -1,5 +1,7 @@
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use pos_audit::{
@@ -108,6 +110,8 @@ pub struct Store {
     pub(crate) clock: HlcClock,
     head_seq: u64,
     head: ChainHash,
+    /// `head_seq`, readable from other threads without the store (see [`Store::head_watch`]).
+    head_watch: Arc<AtomicU64>,
     pub(crate) projections: Vec<Box<dyn Projection>>,
     checkpoint_every: u64,
     scratch: Vec<u8>,
@@ -334,6 +338,7 @@ impl Store {
             clock,
             head_seq,
             head,
+            head_watch: Arc::new(AtomicU64::new(head_seq)),
             projections: projection::builtin(),
             checkpoint_every: options.checkpoint_every.clamp(1, CHECKPOINT_INTERVAL),
             scratch: Vec::with_capacity(512),
@@ -360,6 +365,13 @@ impl Store {
     /// (seq, hash) of this device's newest record.
     pub fn head(&self) -> (u64, ChainHash) {
         (self.head_seq, self.head)
+    }
+
+    /// The seq of this device's own chain head, kept current after every commit and readable
+    /// from any thread: the sync task sees a new sale within its poll interval without asking
+    /// the thread that owns the store.
+    pub fn head_watch(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.head_watch)
     }
 
     /// This device's signing key (from the key file): sync signs batch seals with it
@@ -441,6 +453,7 @@ impl Store {
         self.clock = clock;
         self.head_seq = seq;
         self.head = head;
+        self.head_watch.store(seq, Ordering::Release);
         Ok(Commit {
             first_seq,
             last_seq: seq,

@@ -7,7 +7,8 @@
 //! sync task is therefore sent to the UI thread through the [`Remote`] and answered over a
 //! channel; the calls run on tokio's blocking pool, so waiting there never stalls the network
 //! side, and each one is a short transaction that the UI thread runs between two events.
-//! The sync task learns about new sales by looking at the store's head every 500 ms.
+//! The sync task learns about new sales from the store's head watch (an atomic the store
+//! updates after each commit), looked at every 20 ms without bothering the UI thread.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -29,8 +30,8 @@ use tokio::sync::watch;
 
 /// How long a storage call may wait for the UI thread.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often the store's head is looked at (new sales to send).
-const HEAD_POLL: Duration = Duration::from_millis(500);
+/// How often the store's head watch is looked at (new sales to send).
+const HEAD_POLL: Duration = Duration::from_millis(20);
 
 /// The store, reached through the UI thread.
 struct ViaUi {
@@ -164,6 +165,7 @@ pub fn start(
     own: DeviceId,
     key: pos_audit::DeviceKey,
     remote: Remote,
+    head: Arc<AtomicU64>,
 ) -> anyhow::Result<SyncLink> {
     let client_tls = tls
         .client_config()
@@ -219,14 +221,7 @@ pub fn start(
                                 t.set_link_status(s.online, s.waiting);
                             });
                         }
-                        _ = poll.tick() => {
-                            let s = storage.clone();
-                            if let Ok(Ok(seq)) =
-                                tokio::task::spawn_blocking(move || s.own_head()).await
-                            {
-                                client.appended(seq);
-                            }
-                        }
+                        _ = poll.tick() => client.appended(head.load(Ordering::Acquire)),
                     }
                 }
                 client.shutdown().await;

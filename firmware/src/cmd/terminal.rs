@@ -100,7 +100,8 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
         .context("cannot read this terminal's enrollment (DATA_DIR/tls)")?;
     if args.hub.is_some() && enrolled.is_none() {
         bail!(
-            "this terminal is not enrolled with a hub (hint: create a code on the hub with              `pos hub enroll-code`, then `pos enroll --hub ADDR --code CODE` here)"
+            "this terminal is not enrolled with a hub (hint: create a code on the hub with \
+             `pos hub enroll-code`, then `pos enroll --hub ADDR --code CODE` here)"
         );
     }
     let key = match enrolled {
@@ -120,6 +121,7 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
         crate::cmd::demo::terminal_setup(&mut engine, ctx)
             .context("cannot create the demo staff and catalogue for --sim-sales")?;
     }
+    let head_watch = engine.store().head_watch();
     let devices = &ctx.config.devices;
     let till = till_from_config(engine, devices)?;
     let options = Options {
@@ -153,7 +155,7 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
         if let Some((tls, key)) = sync.take() {
             let addr = args.hub.clone().unwrap_or_else(|| tls.hub.address.clone());
             terminal.set_link_status(false, 0);
-            match sync_link::start(tls, addr, identity.id, key, remote) {
+            match sync_link::start(tls, addr, identity.id, key, remote, head_watch.clone()) {
                 Ok(l) => link = Some(l),
                 Err(e) => tracing::warn!("hub sync not started: {e:#}"),
             }
