@@ -62,6 +62,8 @@ pub enum Notice {
     Connected {
         addr: SocketAddr,
         subscriptions: Vec<String>,
+        /// The terminal's own head as it announced it: what it has to send is the rest.
+        their_head: Option<u64>,
     },
     /// The terminal stored the hub's master data up to `seq`.
     MasterDataAcked {
@@ -559,11 +561,16 @@ impl Side for HubSide {
     fn event(&self, event: &AppEvent) {
         let (device, addr) = (self.device, self.addr);
         let notice = match event {
-            AppEvent::Connected { subscriptions, .. } => {
+            AppEvent::Connected {
+                subscriptions,
+                peer_head,
+                ..
+            } => {
                 tracing::info!(%device, %addr, ?subscriptions, "terminal connected");
                 Notice::Connected {
                     addr,
                     subscriptions: subscriptions.clone(),
+                    their_head: *peer_head,
                 }
             }
             AppEvent::Acked { seq, .. } => Notice::MasterDataAcked { seq: *seq },

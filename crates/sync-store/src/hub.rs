@@ -118,9 +118,11 @@ impl HubStorage for StoreAdapter {
     fn note(&self, device: DeviceId, notice: &Notice) {
         let now = wall_ms();
         let result = self.0.with(|s| match notice {
-            Notice::Connected { addr, .. } => {
-                tracing::info!(%device, %addr, "terminal connected");
-                s.note_seen(device, now, None)
+            Notice::Connected {
+                addr, their_head, ..
+            } => {
+                tracing::info!(%device, %addr, ?their_head, "terminal connected");
+                s.note_seen(device, now, *their_head)
             }
             Notice::MasterDataAcked { seq } => s
                 .note_seen(device, now, None)

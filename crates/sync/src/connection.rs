@@ -85,6 +85,8 @@ pub(crate) struct Core {
     last_rx_ms: u64,
     last_tx_ms: u64,
     peer_hlc: Hlc,
+    /// The peer's own head from its Hello / HelloAck cursors.
+    peer_head: Option<u64>,
     skew_flagged: bool,
     /// Terminal: its own subscriptions; hub: the terminal's, once known.
     subscriptions: Vec<String>,
@@ -157,6 +159,7 @@ impl Core {
             last_rx_ms: now.mono_ms,
             last_tx_ms: now.mono_ms,
             peer_hlc: Hlc::ZERO,
+            peer_head: None,
             skew_flagged: false,
             subscriptions: start.subscriptions,
             config,
@@ -542,6 +545,7 @@ impl Core {
     /// The peer's cursors: where to start sending, and whether an author lost its history.
     fn take_cursors(&mut self, cursors: &[Cursor]) {
         let has = |origin| cursors.iter().find(|c| c.origin == origin).map(|c| c.seq);
+        self.peer_head = has(self.peer);
         let peer_has_ours = has(self.send.origin).unwrap_or(0);
         if peer_has_ours > self.send.available {
             self.events.push_back(AppEvent::LostHistory {
@@ -570,6 +574,7 @@ impl Core {
         self.events.push_back(AppEvent::Connected {
             peer: self.peer,
             subscriptions: self.subscriptions.clone(),
+            peer_head: self.peer_head,
         });
     }
 

@@ -149,6 +149,15 @@ mod tests {
         );
         assert_eq!(h.subscriptions(), ["catalogue", "user"]);
         let events: Vec<_> = std::iter::from_fn(|| h.poll_event()).collect();
+        // The terminal's announced head reaches the hub's status (what it still has to send).
+        assert_eq!(
+            events[0],
+            AppEvent::Connected {
+                peer: t.origin,
+                subscriptions: vec!["catalogue".into(), "user".into()],
+                peer_head: Some(10),
+            }
+        );
         assert_eq!(
             events[1],
             AppEvent::NeedEvents(BatchRequest {

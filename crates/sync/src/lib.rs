@@ -169,9 +169,12 @@ pub struct BatchRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppEvent {
     /// The handshake completed. On the hub, `subscriptions` are the terminal's modules.
+    /// `peer_head` is the peer's own chain head as its Hello or HelloAck announced it (the
+    /// hub learns how much a terminal still has to send).
     Connected {
         peer: DeviceId,
         subscriptions: Vec<String>,
+        peer_head: Option<u64>,
     },
     /// Read these events (every record of the origin in seq order, unfiltered: redaction for
     /// subscriptions happens here) and the stored checkpoints in their range, and call
