@@ -3,6 +3,11 @@
 //! * `crash_appender` (a binary of this package) appends stock movements that net to zero in a
 //!   loop and prints `ACK <last_seq> <head hex>` after every durable commit.
 //! * The tests in `tests/` kill it with SIGKILL and check what survived.
+//! * [`chaos::ChaosProxy`], a fault-injecting TCP proxy, sits between the `pos` terminals and
+//!   the hub in the sync tests of `tests/pos/` (test targets of the `pos` package, which
+//!   builds the binary they run).
+
+pub mod chaos;
 
 use pos_audit::EventDraft;
 use pos_core::payloads::StockMoved;
