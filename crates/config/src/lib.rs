@@ -141,12 +141,16 @@ pub struct HubSection {
     /// Address the hub listens on for terminals; must parse as a [`SocketAddr`].
     /// Default `0.0.0.0:7443`.
     pub listen: String,
+    /// Minutes a terminal may stay out of touch before the hub raises an alert.
+    /// Default 30, valid 1..=10080 (a week).
+    pub offline_alert_min: u32,
 }
 
 impl Default for HubSection {
     fn default() -> Self {
         Self {
             listen: "0.0.0.0:7443".to_owned(),
+            offline_alert_min: 30,
         }
     }
 }
@@ -754,6 +758,13 @@ impl Config {
                 "use IP:PORT, e.g. \"0.0.0.0:7443\" or \"[::]:7443\"".to_owned(),
             ));
         }
+        range(
+            "hub.offline_alert_min",
+            self.hub.offline_alert_min,
+            1,
+            10_080,
+            "minutes a terminal may be out of touch before the hub alerts",
+        )?;
         if let Some(hub) = &self.sync.hub {
             if !looks_like_host_port(hub) {
                 return Err(out_of_range(
@@ -908,7 +919,7 @@ const TABLES: &[(&str, &[&str])] = &[
         "store",
         &["checkpoint_every", "busy_timeout_ms", "max_db_size_mb"],
     ),
-    ("hub", &["listen"]),
+    ("hub", &["listen", "offline_alert_min"]),
     ("sync", &["hub", "retry_max_s"]),
     (
         "auth",

@@ -280,6 +280,11 @@ fn upper_bounds_are_enforced() {
         ),
         ("[sync]\nretry_max_s = 0\n", "sync.retry_max_s", "1..=3600"),
         (
+            "[hub]\noffline_alert_min = 0\n",
+            "hub.offline_alert_min",
+            "1..=10080",
+        ),
+        (
             "[sync]\nretry_max_s = 3601\n",
             "sync.retry_max_s",
             "1..=3600",

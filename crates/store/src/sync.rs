@@ -137,6 +137,16 @@ pub struct DeviceSyncStatus {
     /// How far it has stored this device's chain (its acks).
     pub acked_seq: u64,
     pub cert_fingerprint: Option<String>,
+    /// How long it has been out of touch (since its last message, or since its enrollment if
+    /// it never connected); None while online, and for revoked devices (nothing to expect).
+    pub out_of_touch_ms: Option<u64>,
+}
+
+impl DeviceSyncStatus {
+    /// Out of touch for longer than `limit_ms`: the hub's offline alert.
+    pub fn offline_alert(&self, limit_ms: u64) -> bool {
+        self.out_of_touch_ms.is_some_and(|ms| ms > limit_ms)
+    }
 }
 
 /// A run of another origin's records held only as hashes (see the module docs).
@@ -812,6 +822,12 @@ impl Store {
             } else {
                 PeerStatus::Offline
             };
+            let out_of_touch_ms = match status {
+                PeerStatus::Online | PeerStatus::Revoked => None,
+                PeerStatus::Offline | PeerStatus::Held => {
+                    Some(now_ms.saturating_sub(last_seen_ms.unwrap_or(d.enrolled.wall_ms())))
+                }
+            };
             out.push(DeviceSyncStatus {
                 device: d.device,
                 name: d.name,
@@ -823,6 +839,7 @@ impl Store {
                 clock_skew_ms: skew,
                 acked_seq: acked as u64,
                 cert_fingerprint: d.cert_fingerprint,
+                out_of_touch_ms,
             });
         }
         Ok(out)

@@ -730,6 +730,69 @@ fn a_terminal_and_the_hub_sync_through_the_protocol() {
     assert_eq!(term.projection_dump().unwrap(), live);
 }
 
+/// The conflict policies of ARCHITECTURE.md, one data type each, through the protocol:
+/// hub-authoritative settings, terminal-owned shifts, append-only sales (receipts per
+/// terminal) and commutative stock.
+#[test]
+fn each_data_type_follows_its_conflict_policy() {
+    let (hd, ad, bd) = (tempdir(), tempdir(), tempdir());
+    let mut hub = init(hd.path(), DeviceRole::Hub, "hub");
+    let mut a = init(ad.path(), DeviceRole::Terminal, "till-a");
+    let mut b = init(bd.path(), DeviceRole::Terminal, "till-b");
+    enroll(&mut hub, &mut a);
+    enroll(&mut hub, &mut b);
+    let subscriptions = ["settings", "stock"];
+
+    // Hub-authoritative: the hub's value wins everywhere; a terminal's own change is kept in
+    // the hub's log (listed as not applied) and never reaches the hub's projection.
+    hub.append(vec![setting("vat", 20), stock("apple", 1_000_000)])
+        .unwrap();
+    a.append(vec![setting("vat", 99)]).unwrap();
+    exchange(&mut hub, &mut a, &subscriptions);
+    exchange(&mut hub, &mut b, &subscriptions);
+    assert_eq!(hub.setting("vat").unwrap(), Some(20.into()));
+    assert_eq!(a.setting("vat").unwrap(), Some(20.into()));
+    assert_eq!(b.setting("vat").unwrap(), Some(20.into()));
+    assert!(hub
+        .not_applied()
+        .unwrap()
+        .iter()
+        .any(|n| n.origin == a.device_id() && n.module == "settings"));
+
+    // Terminal-owned shifts: each terminal's drawer has its own shift at the hub.
+    let (sa, sb) = (open_shift(&mut a), open_shift(&mut b));
+    // Append-only sales with gapless receipt numbers per terminal: both sell receipt 1..=3,
+    // the hub keeps all six apart. Stock is the sum of every origin's movements.
+    for n in 1..=3 {
+        sell(&mut a, sa, n, "apple", 250);
+        sell(&mut b, sb, n, "apple", 300);
+    }
+    // Interleaved syncs in either order give the same result.
+    exchange(&mut hub, &mut b, &subscriptions);
+    exchange(&mut hub, &mut a, &subscriptions);
+    assert_eq!(hub.open_shift(a.device_id()).unwrap().unwrap().id, sa);
+    assert_eq!(hub.open_shift(b.device_id()).unwrap().unwrap().id, sb);
+    for n in 1..=3 {
+        let ra = hub.receipt(a.device_id(), n).unwrap().unwrap();
+        let rb = hub.receipt(b.device_id(), n).unwrap().unwrap();
+        assert_eq!((ra.terminal, rb.terminal), (a.device_id(), b.device_id()));
+    }
+    assert_eq!(
+        hub.stock_levels().unwrap(),
+        vec![("apple".into(), 1_000_000 - 6 * 1000)]
+    );
+    // A terminal's own copy of stock is its own movements plus the hub's (it does not
+    // receive the other terminal's chain).
+    assert_eq!(
+        a.stock_levels().unwrap(),
+        vec![("apple".into(), 1_000_000 - 3 * 1000)]
+    );
+    assert!(hub.verify().is_ok());
+    let live = hub.projection_dump().unwrap();
+    hub.rebuild().unwrap();
+    assert_eq!(hub.projection_dump().unwrap(), live);
+}
+
 /// A terminal holding a partial copy of the hub's chain (records of two of its modules).
 fn partial_copy() -> (tempfile::TempDir, tempfile::TempDir, Store, Store) {
     let (hd, td) = (tempdir(), tempdir());
@@ -1027,6 +1090,12 @@ fn revocation_shows_in_the_status_and_needs_the_permission() {
     assert_eq!(status[0].status, PeerStatus::Offline);
     assert_eq!(status[0].last_seen_ms, None);
     assert_eq!(status[0].waiting, None);
+    // Never connected: out of touch since its enrollment.
+    let enrolled = hub.devices().unwrap()[1].enrolled.wall_ms();
+    assert_eq!(
+        status[0].out_of_touch_ms,
+        Some(1_000_000u64.saturating_sub(enrolled))
+    );
 
     hub.note_seen(id, 1_000_000, Some(40)).unwrap();
     hub.note_clock_skew(id, Some(-300_000)).unwrap();
@@ -1049,6 +1118,11 @@ fn revocation_shows_in_the_status_and_needs_the_permission() {
         hub.sync_status_at(1_022_000, 45_000).unwrap()[0].status,
         PeerStatus::Offline
     );
+    // Out of touch since its last message; the alert fires past the hub's limit only.
+    let row = &hub.sync_status_at(1_021_000 + 30 * 60_000, 45_000).unwrap()[0];
+    assert_eq!(row.out_of_touch_ms, Some(30 * 60_000));
+    assert!(!row.offline_alert(30 * 60_000));
+    assert!(row.offline_alert(29 * 60_000));
 
     assert!(matches!(
         hub.revoke_device(&person(BuiltinRole::Cashier), id, "stolen"),
@@ -1063,6 +1137,8 @@ fn revocation_shows_in_the_status_and_needs_the_permission() {
     hub.note_seen(id, 1_023_000, None).unwrap();
     let row = &hub.sync_status_at(1_023_500, 45_000).unwrap()[0];
     assert_eq!(row.status, PeerStatus::Revoked);
+    // Nothing to expect from a revoked device: no alert.
+    assert_eq!(row.out_of_touch_ms, None);
     // Liveness is not in the log.
     assert!(hub
         .events(&Default::default())
