@@ -2,21 +2,25 @@
 //! devices.
 //!
 //! The data dir is owned (flock) by the running hub, and a second process cannot write it:
-//! `pos hub enroll-code` and `pos hub devices revoke` therefore work only while the hub is
-//! stopped (they say so). `pos hub devices list` only reads, and works beside a running hub.
+//! while the hub runs, `pos hub enroll-code` and `pos hub devices revoke` ask it through its
+//! control socket (see `hub_control`); with the hub stopped they open the store themselves.
+//! `pos hub devices list` only reads, and works beside a running hub.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use pos_core::{DeviceId, DeviceRole, Hlc};
-use pos_store::{DataDirLock, PeerStatus, Store, StoreError};
+use pos_store::{DataDirLock, DeviceSyncStatus, PeerStatus, Store, StoreError};
 use pos_sync_net::{HubNames, HubPki, HubServerConfig};
 use pos_sync_store::RunningHub;
 
+use crate::cmd::hub_control::{self, Reply};
 use crate::cmd::user::{authenticate, refused};
-use crate::context::Context;
+use crate::context::{CheckFailed, Context};
 use crate::secrets::SecretInput;
 use crate::timefmt;
 
@@ -24,9 +28,11 @@ const HUB_HELP: &str = "\
 The hub listens on one TLS 1.3 port for enrolled terminals (mutual authentication) and for \
 enrollments. Stop it with Ctrl-C or SIGTERM.
 
-While the hub runs it owns the data dir: create enrollment codes (`pos hub enroll-code`) and \
-revoke devices (`pos hub devices revoke`) with the hub stopped, then start it again. \
-`pos hub devices list` works beside a running hub.
+Enrollment codes (`pos hub enroll-code`) and revocations (`pos hub devices revoke`) work \
+whether the hub runs or not: a running hub takes them through its control socket \
+(DATA_DIR/hub.sock) and closes a revoked device's connection at once. `pos hub devices list` \
+shows each terminal's sync state and raises OFFLINE-ALERT for a terminal out of touch longer \
+than [hub] offline_alert_min.
 
 Examples:
   pos init --role hub --data-dir /var/lib/pos-hub --name hub
@@ -35,17 +41,17 @@ Examples:
   pos hub devices list --data-dir /var/lib/pos-hub";
 
 const ACTOR_HELP: &str = "\
-Standard input: the actor's secret, then their TOTP code (an empty line if they have none). \
-Needs the hub stopped: the running hub owns the data dir.";
+Standard input: the actor's secret, then their TOTP code (an empty line if they have none).";
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, after_help = HUB_HELP)]
 pub struct HubArgs {
     #[command(subcommand)]
     pub command: Option<HubCommand>,
-    /// Address to listen on (port 0 picks a free one; the address is logged).
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:7443")]
-    pub listen: SocketAddr,
+    /// Address to listen on (port 0 picks a free one; the address is printed). Default: the
+    /// config's [hub] listen (0.0.0.0:7443).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
     /// Run without the manager display (the only mode for now).
     #[arg(long)]
     pub headless: bool,
@@ -53,8 +59,7 @@ pub struct HubArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HubCommand {
-    /// Create a one-time enrollment code for a new terminal (hub stopped; actor's secret on
-    /// stdin).
+    /// Create a one-time enrollment code for a new terminal (actor's secret on stdin).
     #[command(after_help = ACTOR_HELP)]
     EnrollCode(EnrollCodeArgs),
     /// The terminals this hub knows: list, revoke.
@@ -80,7 +85,7 @@ pub enum DevicesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Revoke a device (hub stopped; actor's secret on stdin): it may no longer sync.
+    /// Revoke a device (actor's secret on stdin): it may no longer sync.
     #[command(after_help = ACTOR_HELP)]
     Revoke {
         /// The device id (from `pos hub devices list`).
@@ -97,7 +102,16 @@ pub enum DevicesCommand {
 pub fn run(ctx: &Context, args: HubArgs) -> anyhow::Result<()> {
     require_hub(ctx)?;
     match args.command {
-        None => serve(ctx, args.listen, args.headless),
+        None => {
+            let listen = match args.listen {
+                Some(addr) => addr,
+                // Validated when the config was loaded.
+                None => ctx.config.hub.listen.parse().with_context(|| {
+                    format!("[hub] listen {:?} is not an address", ctx.config.hub.listen)
+                })?,
+            };
+            serve(ctx, listen, args.headless)
+        }
         Some(HubCommand::EnrollCode(a)) => enroll_code(ctx, a),
         Some(HubCommand::Devices(DevicesCommand::List { json })) => list(ctx, json),
         Some(HubCommand::Devices(DevicesCommand::Revoke { id, actor, reason })) => {
@@ -119,46 +133,97 @@ fn require_hub(ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Open the hub's store for a small write; a running hub holds the data dir.
-fn open_for_write(ctx: &Context) -> anyhow::Result<Store> {
+/// Where a small write to the hub's store goes.
+enum Access {
+    /// The hub is stopped: this process opened the store.
+    Direct(Box<Store>),
+    /// The hub runs and owns the data dir: ask it through its control socket.
+    Running,
+}
+
+fn open_for_write(ctx: &Context) -> anyhow::Result<Access> {
     match Store::open(&ctx.data_dir, ctx.store_options()) {
-        Ok(store) => Ok(store),
-        Err(StoreError::Locked { holder, .. }) => anyhow::bail!(
-            "the hub is running{holder} and owns {}: stop it (Ctrl-C or SIGTERM), run this \
-             command, then start the hub again",
-            ctx.data_dir.display()
-        ),
+        Ok(store) => Ok(Access::Direct(Box::new(store))),
+        Err(StoreError::Locked { .. }) => Ok(Access::Running),
         Err(e) => {
             Err(e).with_context(|| format!("cannot open data dir {}", ctx.data_dir.display()))
         }
     }
 }
 
+fn read_actor(name: &str, input: &mut SecretInput) -> anyhow::Result<hub_control::Actor> {
+    Ok(hub_control::Actor {
+        name: name.to_owned(),
+        secret: input.next(&format!("Secret of {name}"))?,
+        totp: input.next_optional(&format!("TOTP code of {name} (empty if none)"))?,
+    })
+}
+
+fn ask_running_hub(ctx: &Context, request: &hub_control::Request) -> anyhow::Result<Reply> {
+    match hub_control::call(&ctx.data_dir, request)? {
+        Reply::Refused(why) => Err(CheckFailed(why).into()),
+        Reply::Failed(why) => anyhow::bail!("the hub could not do it: {why}"),
+        reply => Ok(reply),
+    }
+}
+
 fn enroll_code(ctx: &Context, args: EnrollCodeArgs) -> anyhow::Result<()> {
-    let mut store = open_for_write(ctx)?;
+    let access = open_for_write(ctx)?;
     let mut input = SecretInput::from_stdin()?;
-    let actor = authenticate(&mut store, &args.actor, &mut input, ctx)?;
-    let code = store
-        .create_enroll_code(&actor, Duration::from_secs(args.ttl_min.saturating_mul(60)))
-        .map_err(refused)?;
-    println!("Enrollment code: {}", code.code);
+    let (code, expires_ms) = match access {
+        Access::Direct(mut store) => {
+            let actor = authenticate(&mut store, &args.actor, &mut input, ctx)?;
+            let code = store
+                .create_enroll_code(&actor, Duration::from_secs(args.ttl_min.saturating_mul(60)))
+                .map_err(refused)?;
+            (code.code.clone(), code.expires_ms)
+        }
+        Access::Running => {
+            let request = hub_control::Request::EnrollCode {
+                actor: read_actor(&args.actor, &mut input)?,
+                ttl_min: args.ttl_min,
+            };
+            match ask_running_hub(ctx, &request)? {
+                Reply::EnrollCode { code, expires_ms } => (code, expires_ms),
+                other => anyhow::bail!("unexpected answer from the hub: {other:?}"),
+            }
+        }
+    };
+    println!("Enrollment code: {code}");
     println!(
         "Expires: {} (single use)",
-        timefmt::local(Hlc::from_parts(code.expires_ms, 0))
+        timefmt::local(Hlc::from_parts(expires_ms, 0))
     );
-    println!(
-        "On the terminal: pos enroll --hub HUB_ADDRESS:PORT --code {}",
-        code.code
-    );
+    println!("On the terminal: pos enroll --hub HUB_ADDRESS:PORT --code {code}");
     Ok(())
 }
 
 fn revoke(ctx: &Context, id: DeviceId, actor: &str, reason: &str) -> anyhow::Result<()> {
-    let mut store = open_for_write(ctx)?;
+    let access = open_for_write(ctx)?;
     let mut input = SecretInput::from_stdin()?;
-    let actor = authenticate(&mut store, actor, &mut input, ctx)?;
-    store.revoke_device(&actor, id, reason).map_err(refused)?;
-    println!("Revoked device {id}: it can no longer sync with this hub.");
+    match access {
+        Access::Direct(mut store) => {
+            let actor = authenticate(&mut store, actor, &mut input, ctx)?;
+            store.revoke_device(&actor, id, reason).map_err(refused)?;
+            println!("Revoked device {id}: it can no longer sync with this hub.");
+        }
+        Access::Running => {
+            let request = hub_control::Request::Revoke {
+                actor: read_actor(actor, &mut input)?,
+                device: id,
+                reason: reason.to_owned(),
+            };
+            match ask_running_hub(ctx, &request)? {
+                Reply::Revoked { disconnected } => {
+                    println!("Revoked device {id}: it can no longer sync with this hub.");
+                    if disconnected {
+                        println!("Its sync connection was closed.");
+                    }
+                }
+                other => anyhow::bail!("unexpected answer from the hub: {other:?}"),
+            }
+        }
+    }
     Ok(())
 }
 
@@ -175,6 +240,7 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let store = Store::open_read_only(&ctx.data_dir)
         .with_context(|| format!("cannot open data dir {}", ctx.data_dir.display()))?;
     let rows = store.sync_status().context("cannot read the sync status")?;
+    let limit_ms = u64::from(ctx.config.hub.offline_alert_min) * 60_000;
     if json {
         let out: Vec<serde_json::Value> = rows
             .iter()
@@ -190,6 +256,8 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
                     "acked_seq": r.acked_seq,
                     "clock_skew_ms": r.clock_skew_ms,
                     "cert_fingerprint": r.cert_fingerprint,
+                    "out_of_touch_ms": r.out_of_touch_ms,
+                    "offline_alert": r.offline_alert(limit_ms),
                 })
             })
             .collect();
@@ -201,7 +269,7 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<36}  {:<16}  {:<8}  {:<8}  {:<19}  {:>7}  {:>8}",
+        "{:<36}  {:<16}  {:<8}  {:<8}  {:<19}  {:>7}  {:>8}  ALERT",
         "ID", "NAME", "ROLE", "STATUS", "LAST SEEN", "WAITING", "SKEW"
     );
     for r in rows {
@@ -217,15 +285,27 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
             .clock_skew_ms
             .map(|s| format!("{s}ms"))
             .unwrap_or_else(|| "-".into());
+        let mut alerts = Vec::new();
+        if r.offline_alert(limit_ms) {
+            let min = r.out_of_touch_ms.unwrap_or(0) / 60_000;
+            alerts.push(format!("OFFLINE-ALERT ({min} min out of touch)"));
+        }
+        if r.clock_skew_ms.is_some() {
+            alerts.push("CLOCK (set the terminal's time)".to_owned());
+        }
+        if r.status == PeerStatus::Held {
+            alerts.push("HELD (broken or forged chain, see pos audit log --kind security)".into());
+        }
         println!(
-            "{:<36}  {:<16}  {:<8}  {:<8}  {:<19}  {:>7}  {:>8}",
+            "{:<36}  {:<16}  {:<8}  {:<8}  {:<19}  {:>7}  {:>8}  {}",
             r.device.to_string(),
             r.name,
             r.role.to_string(),
             status_str(r.status),
             seen,
             waiting,
-            skew
+            skew,
+            alerts.join(", ")
         );
     }
     Ok(())
@@ -237,7 +317,17 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
     if !headless {
         eprintln!("The manager display comes in a later release (issue 10); running headless.");
     }
-    let store = open_for_write(ctx)?;
+    let store = match Store::open(&ctx.data_dir, ctx.store_options()) {
+        Ok(store) => store,
+        Err(StoreError::Locked { holder, .. }) => anyhow::bail!(
+            "another process{holder} owns {}: is the hub already running? (stop it first)",
+            ctx.data_dir.display()
+        ),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot open data dir {}", ctx.data_dir.display()))
+        }
+    };
     let identity = store.identity().clone();
     // The server signs master data with the hub's audit key: load our own copy of it.
     let (_, key) = DataDirLock::shared(&ctx.data_dir)
@@ -253,23 +343,82 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
     };
     let pki = HubPki::load_or_create(&pos_sync_net::tls_dir(&ctx.data_dir), identity.id, &names)
         .context("cannot load or create the branch CA")?;
+    let offline_limit = Duration::from_secs(u64::from(ctx.config.hub.offline_alert_min) * 60);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let hub = RunningHub::start(store, key, pki, listen, HubServerConfig::default()).await?;
+        let hub = Arc::new(hub);
+        let control = hub_control::listen(&ctx.data_dir, hub.clone(), ctx.account_policy())?;
         let addr = hub.local_addr();
         // Tests and scripts read the bound address (port 0) from this line.
         println!("hub listening on {addr}");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot watch SIGTERM")?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut alerts = OfflineAlerts::new(offline_limit);
+        let mut check = tokio::time::interval(OFFLINE_CHECK);
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = check.tick() => {
+                    let h = hub.clone();
+                    match tokio::task::spawn_blocking(move || h.with_store(|s| s.sync_status())).await {
+                        Ok(Ok(rows)) => alerts.check(&rows),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the sync status"),
+                        Err(e) => tracing::warn!(error = %e, "sync status check failed"),
+                    }
+                }
+            }
         }
         tracing::info!("stopping the hub");
-        hub.shutdown().await;
+        control.abort();
+        let _ = control.await;
+        let _ = std::fs::remove_file(hub_control::socket_path(&ctx.data_dir));
+        match Arc::try_unwrap(hub) {
+            Ok(hub) => hub.shutdown().await,
+            // A control request still running holds a clone; the process ends anyway and
+            // SQLite's last commit is durable.
+            Err(_) => tracing::warn!("a control request was still running at shutdown"),
+        }
         anyhow::Ok(())
     })
+}
+
+/// How often the running hub looks for terminals out of touch.
+const OFFLINE_CHECK: Duration = Duration::from_secs(30);
+
+/// Terminals out of touch longer than the limit, each warned about once until it is back.
+struct OfflineAlerts {
+    limit_ms: u64,
+    raised: HashSet<DeviceId>,
+}
+
+impl OfflineAlerts {
+    fn new(limit: Duration) -> Self {
+        OfflineAlerts {
+            limit_ms: u64::try_from(limit.as_millis()).unwrap_or(u64::MAX),
+            raised: HashSet::new(),
+        }
+    }
+
+    fn check(&mut self, rows: &[DeviceSyncStatus]) {
+        for row in rows.iter().filter(|r| r.role == DeviceRole::Terminal) {
+            if row.offline_alert(self.limit_ms) {
+                if self.raised.insert(row.device) {
+                    tracing::warn!(
+                        device = %row.device,
+                        name = %row.name,
+                        out_of_touch_min = row.out_of_touch_ms.unwrap_or(0) / 60_000,
+                        limit_min = self.limit_ms / 60_000,
+                        "ALERT: terminal out of touch with the hub (check its network and power)"
+                    );
+                }
+            } else if self.raised.remove(&row.device) {
+                tracing::info!(device = %row.device, name = %row.name, "terminal back in touch");
+            }
+        }
+    }
 }

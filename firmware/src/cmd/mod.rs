@@ -3,6 +3,7 @@ pub mod demo;
 pub mod devices;
 pub mod enroll;
 pub mod hub;
+mod hub_control;
 pub mod init;
 pub mod sync_link;
 pub mod terminal;
