@@ -730,6 +730,54 @@ fn a_terminal_and_the_hub_sync_through_the_protocol() {
     assert_eq!(term.projection_dump().unwrap(), live);
 }
 
+/// A hub whose disk fills during ingest refuses the batch whole (nothing half-stored, the
+/// stored head unchanged, so nothing is acked); with space back the same batches go in.
+#[test]
+fn a_full_disk_on_the_hub_refuses_the_batch_whole() {
+    let (hd, td) = (tempdir(), tempdir());
+    drop(init(hd.path(), DeviceRole::Hub, "hub"));
+    let small = pos_store::StoreOptions {
+        max_size_bytes: Some(256 * 1024),
+        ..pos_store::StoreOptions::default()
+    };
+    let mut hub = Store::open(hd.path(), small).unwrap();
+    let mut term = init(td.path(), DeviceRole::Terminal, "till-1");
+    trust_store(&mut hub, &term);
+    let shift = open_shift(&mut term);
+    for n in 1..=400 {
+        sell(&mut term, shift, n, "apple", 250);
+    }
+    let origin = term.device_id();
+    let err = loop {
+        let from = hub.origin_state(origin).unwrap().last_seq + 1;
+        assert!(from <= term.head().0, "the size limit never hit");
+        let before = hub.origin_state(origin).unwrap();
+        match hub.ingest(&batch(&term, from, 50)) {
+            Ok(_) => {}
+            Err(e) => {
+                let after = hub.origin_state(origin).unwrap();
+                assert_eq!((after.last_seq, after.head), (before.last_seq, before.head));
+                break e;
+            }
+        }
+    };
+    assert!(
+        matches!(err, pos_store::StoreError::DiskFull { .. }),
+        "{err}"
+    );
+    let stored = hub.origin_state(origin).unwrap().last_seq;
+    assert!(stored < term.head().0);
+    assert!(hub.verify().is_ok());
+    drop(hub);
+
+    let mut hub = Store::open(hd.path(), pos_store::StoreOptions::default()).unwrap();
+    assert_eq!(hub.origin_state(origin).unwrap().last_seq, stored);
+    sync_all(&mut hub, &term, 50);
+    assert_eq!(hub.origin_state(origin).unwrap().last_seq, term.head().0);
+    assert!(hub.receipt(origin, 400).unwrap().is_some());
+    assert!(hub.verify().is_ok());
+}
+
 /// The conflict policies of ARCHITECTURE.md, one data type each, through the protocol:
 /// hub-authoritative settings, terminal-owned shifts, append-only sales (receipts per
 /// terminal) and commutative stock.

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use pos_core::DeviceId;
 use pos_sync_net::enroll::{RefusalReason, DEVICE_KEY_FILE, HUB_RECORD_FILE};
 use pos_sync_net::pki::{Fingerprint, TlsKey, Validity};
-use pos_sync_net::{EnrollError, EnrolledDevice, HubNames, HubPki};
+use pos_sync_net::{EnrollError, EnrolledDevice, HubNames, HubPki, Notice};
 use rustls::pki_types::ServerName;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -559,6 +559,53 @@ async fn the_terminal_reconnects_after_the_hub_restarts() {
     assert_eq!(
         hub.storage
             .verify_copy(device, MemTerminal::audit_key(15).public()),
+        head
+    );
+    client.shutdown().await;
+    hub.handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_on_the_hub_loses_nothing_and_sync_resumes_when_space_is_back() {
+    use std::sync::atomic::Ordering;
+    let hub = Hub::start(0).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let tls = hub.enroll(16, &tmp.path().join("tls")).await;
+    let terminal = MemTerminal::new(16, 20);
+    let device = terminal.device();
+    hub.storage.disk_full.store(true, Ordering::SeqCst);
+    let client = start_terminal(&tls, hub.addr, 16, terminal.clone());
+    // The hub cannot store: nothing is acked, the terminal keeps everything in its outbox and
+    // sells on; the connection is closed and retried with backoff.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while hub.storage.refused_stores.load(Ordering::SeqCst) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hub never tried to store twice"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let head = terminal.append(10);
+    client.appended(head);
+    let s = wait_status(&client, "everything waiting", |s| s.waiting == head).await;
+    assert_eq!(s.acked, 0);
+    assert_eq!(terminal.db.lock().unwrap().acked, 0);
+    assert!(hub
+        .storage
+        .db
+        .lock()
+        .unwrap()
+        .notices
+        .iter()
+        .any(|(d, n)| *d == device
+            && matches!(n, Notice::Closed { detail, .. } if detail.contains("disk is full"))));
+    // Space is back: the next attempt stores every record exactly once.
+    hub.storage.disk_full.store(false, Ordering::SeqCst);
+    hub.storage.wait_stored(device, head).await;
+    wait_status(&client, "caught up", |s| s.online && s.waiting == 0).await;
+    assert_eq!(
+        hub.storage
+            .verify_copy(device, MemTerminal::audit_key(16).public()),
         head
     );
     client.shutdown().await;

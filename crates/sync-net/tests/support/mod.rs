@@ -75,6 +75,10 @@ pub struct MemHub {
     clock: Mutex<HlcClock>,
     /// Highest terminal seq stored, per device, to wait on.
     pub stored: watch::Sender<HashMap<DeviceId, u64>>,
+    /// Every `store` fails as SQLite does on a full disk (nothing written).
+    pub disk_full: std::sync::atomic::AtomicBool,
+    /// `store` calls refused while the disk was full.
+    pub refused_stores: std::sync::atomic::AtomicU64,
 }
 
 impl MemHub {
@@ -92,6 +96,8 @@ impl MemHub {
             directory,
             clock: Mutex::new(HlcClock::default()),
             stored: watch::channel(HashMap::new()).0,
+            disk_full: std::sync::atomic::AtomicBool::new(false),
+            refused_stores: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -169,6 +175,11 @@ impl HubStorage for MemHub {
     }
 
     fn store(&self, batch: &VerifiedBatch) -> Result<(), StorageError> {
+        use std::sync::atomic::Ordering;
+        if self.disk_full.load(Ordering::SeqCst) {
+            self.refused_stores.fetch_add(1, Ordering::SeqCst);
+            return Err(StorageError("database or disk is full".into()));
+        }
         let mut db = self.db.lock().unwrap();
         let copy = db.copies.entry(batch.origin).or_default();
         if batch.first_seq != copy.head.0 + 1 {
