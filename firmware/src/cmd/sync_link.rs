@@ -166,6 +166,7 @@ pub fn start(
     key: pos_audit::DeviceKey,
     remote: Remote,
     head: Arc<AtomicU64>,
+    retry_max: Duration,
 ) -> anyhow::Result<SyncLink> {
     let client_tls = tls
         .client_config()
@@ -178,7 +179,10 @@ pub fn start(
             .iter()
             .map(|m| (*m).to_owned())
             .collect(),
-        backoff: Backoff::default(),
+        backoff: Backoff {
+            max: retry_max,
+            ..Backoff::default()
+        },
         connect_timeout: Duration::from_secs(10),
     };
     let identity = TerminalIdentity {

@@ -155,7 +155,15 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
         if let Some((tls, key)) = sync.take() {
             let addr = args.hub.clone().unwrap_or_else(|| tls.hub.address.clone());
             terminal.set_link_status(false, 0);
-            match sync_link::start(tls, addr, identity.id, key, remote, head_watch.clone()) {
+            match sync_link::start(
+                tls,
+                addr,
+                identity.id,
+                key,
+                remote,
+                head_watch.clone(),
+                Duration::from_secs(u64::from(ctx.config.sync.retry_max_s)),
+            ) {
                 Ok(l) => link = Some(l),
                 Err(e) => tracing::warn!("hub sync not started: {e:#}"),
             }
