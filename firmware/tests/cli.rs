@@ -172,6 +172,107 @@ fn audit_log_shows_who_what_and_details_and_json() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
 
+/// `pos hub devices list --json` on the demo's hub: (name, device id, stored seq, waiting).
+fn hub_devices(hub: &Path) -> Vec<(String, String, u64, Option<u64>)> {
+    let out = pos(&[
+        "hub",
+        "devices",
+        "list",
+        "--json",
+        "--data-dir",
+        hub.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["id"].as_str().unwrap().to_owned(),
+                r["stored_seq"].as_u64().unwrap(),
+                r["waiting"].as_u64(),
+            )
+        })
+        .collect()
+}
+
+/// The last seq of `origin`'s chain in `data` (`pos audit verify --verbose`), after checking
+/// that the whole log verifies.
+fn chain_head(data: &Path, origin: &str) -> u64 {
+    let out = pos(&[
+        "audit",
+        "verify",
+        "--verbose",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("OK "), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.trim().starts_with(&format!("origin {origin} ")))
+        .unwrap_or_else(|| panic!("no chain of {origin} in {stdout}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "seq").unwrap();
+    words[at + 1].parse().unwrap()
+}
+
+/// The terminals' logs as the demo hub stored them: each terminal's stored seq is its own
+/// head, nothing waits, and the hub's log (with their chains) verifies.
+fn assert_hub_holds_both_terminals(root: &Path) -> Vec<u64> {
+    let hub = root.join("hub");
+    let devices = hub_devices(&hub);
+    let mut heads = Vec::new();
+    for n in 1..=2 {
+        let name = format!("till-{n}");
+        let (_, id, stored, waiting) = devices
+            .iter()
+            .find(|d| d.0 == name)
+            .unwrap_or_else(|| panic!("{name} not on the hub: {devices:?}"));
+        let head = chain_head(&root.join(format!("terminal-{n}")), id);
+        assert_eq!(*stored, head, "{name}: {devices:?}");
+        assert_eq!(*waiting, Some(0), "{name}: {devices:?}");
+        assert_eq!(chain_head(&hub, id), head, "{name}'s chain on the hub");
+        heads.push(head);
+    }
+    heads
+}
+
+#[test]
+fn demo_terminals_enroll_and_sync_their_logs_to_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = pos(&["demo", "--headless", "--data-dir", root, "--sales", "3"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Hub listening on 127.0.0.1:"), "{stdout}");
+    assert_eq!(
+        stdout.matches("enrolled with a one-time code").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("terminal-2  synced"), "{stdout}");
+    assert!(stdout.contains("hub         OK"), "{stdout}");
+    let first = assert_hub_holds_both_terminals(dir.path());
+
+    // Again on the same devices: no new enrollment, both reconnect (to this run's port) and
+    // the hub stores what they sold today.
+    let out = pos(&["demo", "--headless", "--data-dir", root, "--sales", "2"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("one-time code"), "{stdout}");
+    assert!(
+        stdout.contains("terminal-2 is enrolled: it connects to the hub at 127.0.0.1:"),
+        "{stdout}"
+    );
+    let second = assert_hub_holds_both_terminals(dir.path());
+    assert!(
+        second[0] > first[0] && second[1] > first[1],
+        "{first:?} {second:?}"
+    );
+}
+
 #[test]
 fn verify_runs_beside_the_owner_of_the_data_dir_but_a_second_writer_is_refused() {
     let dir = tempfile::tempdir().unwrap();

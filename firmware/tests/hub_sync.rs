@@ -26,7 +26,8 @@ impl Env {
         let config = dir.path().join("pos.toml");
         std::fs::write(&config, "[auth]\nmfa_roles = []\n").unwrap();
         let hub = dir.path().join("hub");
-        // `pos demo` makes the terminal: staff and catalogue for `--sim-sales`.
+        // `pos demo` makes the terminal: staff and catalogue for `--sim-sales` (enrolled with
+        // the demo's own hub, so this test enrolls it here with --force).
         let till = dir.path().join("demo").join("terminal-1");
         Env {
             config,
@@ -208,8 +209,15 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("not a hub's"), "{}", show(&out));
+    // A terminal not enrolled yet (the demo's are, with the demo's own hub) says how to.
+    let fresh = demo.join("fresh");
+    env.ok(
+        &fresh,
+        &["init", "--role", "terminal", "--name", "fresh"],
+        "",
+    );
     let out = env.run(
-        &env.till,
+        &fresh,
         &[
             "terminal",
             "--headless",
@@ -222,14 +230,29 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("pos enroll"), "{}", show(&out));
+    // The demo enrolled its terminals with its own hub: moving to this hub takes --force.
+    let out = env.run(&env.till, &["enroll", "--hub", &addr, "--code", &code], "");
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("--force"), "{}", show(&out));
     let out = env.run(
         &env.till,
-        &["enroll", "--hub", &addr, "--code", "AAAA-BBBB-CCCC-DDDD"],
+        &[
+            "enroll",
+            "--force",
+            "--hub",
+            &addr,
+            "--code",
+            "AAAA-BBBB-CCCC-DDDD",
+        ],
         "",
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("new code"), "{}", show(&out));
-    let out = env.ok(&env.till, &["enroll", "--hub", &addr, "--code", &code], "");
+    let out = env.ok(
+        &env.till,
+        &["enroll", "--force", "--hub", &addr, "--code", &code],
+        "",
+    );
     assert!(out.contains("Enrolled with hub \"hub\""), "{out}");
     let out = env.run(&env.till, &["enroll", "--hub", &addr, "--code", &code], "");
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));

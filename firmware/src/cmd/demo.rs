@@ -1,11 +1,19 @@
-//! `pos demo`: a hub and a terminal; the terminal trades a scripted day through the real
-//! engine (logins, scans, discounts with approvals, a void, a refund, a post-void, split
-//! payments, cash moves, shift close with Z report), then both logs are verified.
+//! `pos demo`: a hub and two terminals syncing over real mutual TLS on loopback. The hub runs
+//! the real sync service (`RunningHub`, as `pos hub` does) on 127.0.0.1 and a free port; the
+//! terminals enroll with one-time codes over the real enrollment exchange (first run only);
+//! terminal-1 trades a scripted day through the real engine (logins, scans, discounts with
+//! approvals, a void, a refund, a post-void, split payments, cash moves, shift close with Z
+//! report) and terminal-2 a few sales, each syncing through `TerminalClient` once its sales
+//! are committed. The demo waits until the hub has stored both logs, then every log is
+//! verified. In window mode terminal-1 keeps syncing live through the terminal app's link.
 //!
 //! The demo users' secrets below are for this demo only and are printed so people can try
 //! `pos login` on the result; a real shop's users get one-time secrets from `pos user add`.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
@@ -15,31 +23,47 @@ use pos_core::sale::barcode::check_digit;
 use pos_core::sale::{
     Discount, LineNo, Money, Product, Quantity, RefundRequest, TaxRate, Tender, Unit,
 };
-use pos_core::{DeviceRole, ProductId};
+use pos_core::{DeviceId, DeviceRole, ProductId};
 use pos_device_sim::SimPrinter;
 use pos_drivers::escpos::Layout;
 use pos_drivers::{EscPosPrinter, TcpTimeouts, TcpTransport};
 use pos_engine::{Credentials, Engine, PrintProgress};
-use pos_store::{Store, StoreError};
+use pos_store::{DataDirLock, Store, StoreError};
+use pos_sync_net::{
+    Backoff, EnrollRequest, EnrollmentCode, HubNames, HubPki, HubServerConfig, SyncStatus,
+    TerminalClient, TerminalClientConfig, TerminalIdentity, TerminalTls,
+};
+use pos_sync_store::{OwnedTerminalStore, RunningHub};
 use pos_ui::backend::{self, Backend, Environment, Options, ScreenSize};
 
+use crate::cmd::sync_link;
 use crate::cmd::terminal::{self as term, Signals};
 use crate::context::{open_at, Context};
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Without --data-dir the demo works in a new folder under the system's \
-temporary directory and prints where. Run it again with the same --data-dir to trade another \
-day on the same devices.
+    after_help = "What runs: the demo hub is the real hub sync service (`pos hub`) on \
+127.0.0.1 and a free port (printed). Two terminals, terminal-1 and terminal-2, enroll with it \
+over TLS with one-time codes the demo's manager creates on the hub. terminal-1 trades a \
+scripted day (--sales N) and terminal-2 rings up a few sales; each then syncs its log to the \
+hub over mutual TLS (selling never waits on the network). The demo waits until the hub has \
+stored both logs, shows the hub's view (stored seq against each terminal's head), verifies \
+every log and stops the hub.
 
-Without --headless, and when a display exists (DISPLAY or WAYLAND_DISPLAY), the terminal then \
+Without --data-dir the demo works in a new folder under the system's temporary directory and \
+prints where. Run it again with the same --data-dir to trade another day on the same devices: \
+they are enrolled already and reconnect to the hub's new port.
+
+Without --headless, and when a display exists (DISPLAY or WAYLAND_DISPLAY), terminal-1 then \
 opens in a window on the demo's store, with a simulated network printer (receipts are printed \
 here) and a simulated serial scanner: type a barcode here and press Enter to scan it. Log in \
-with a cashier's name and PIN (printed below). Closing the window ends the demo."
+with a cashier's name and PIN (printed below). The window keeps syncing with the running hub, \
+so its sales reach the hub. Closing the window ends the demo and stops the hub."
 )]
 pub struct DemoArgs {
-    /// Run without any window: only the scripted day. Without it the demo then opens the
-    /// terminal in a window (when a display exists) on the simulated printer and scanner.
+    /// Run without any window: only the scripted sales and the sync. Without it the demo then
+    /// opens terminal-1 in a window (when a display exists) on the simulated printer and
+    /// scanner, syncing live with the hub.
     #[arg(long)]
     pub headless: bool,
     /// How many sales the cashiers ring up during the day.
@@ -74,14 +98,15 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create demo folder {}", root.display()))?;
     println!("Demo data in {}", root.display());
 
-    let mut hub = open_or_init(ctx, &root.join("hub"), DeviceRole::Hub, "hub")?;
-    hub_setup(&mut hub, ctx)?;
-    let till = open_or_init(
-        ctx,
-        &root.join("terminal-1"),
-        DeviceRole::Terminal,
-        "till-1",
-    )?;
+    let hub_dir = root.join("hub");
+    let mut hub_store = open_or_init(ctx, &hub_dir, DeviceRole::Hub, "hub")?;
+    hub_setup(&mut hub_store, ctx)?;
+    let hub = DemoHub::start(hub_store, &hub_dir)?;
+    println!(
+        "Hub listening on {} (TLS 1.3, terminals authenticated by their certificates)",
+        hub.addr
+    );
+
     let mut cfg = ctx.engine_config();
     // The demo shop rounds cash to 0.05 and has its own name, unless the config says otherwise.
     if ctx.config.sale == pos_config::SaleSection::default() {
@@ -89,23 +114,91 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         cfg.header = vec!["Corner Bakery & Grocer".into(), "1 Market Street".into()];
         cfg.footer = vec!["Thank you for shopping local!".into()];
     }
-    let mut engine = Engine::new(till, cfg);
-    terminal_setup(&mut engine, ctx)?;
-    trade_day(&mut engine, args.sales)?;
+    let mut terminals = Vec::new();
+    for n in 1..=2 {
+        let label = format!("terminal-{n}");
+        let dir = root.join(&label);
+        let mut store = open_or_init(ctx, &dir, DeviceRole::Terminal, &format!("till-{n}"))?;
+        let tls = enrolled(ctx, &mut store, &label, &hub)?;
+        let mut engine = Engine::new(store, cfg.clone());
+        terminal_setup(&mut engine, ctx)?;
+        terminals.push((label, engine, tls));
+    }
+    let (label2, mut engine2, tls2) = terminals.pop().context("two terminals were set up")?;
+    let (label1, mut engine1, tls1) = terminals.pop().context("two terminals were set up")?;
+
+    // Both terminals sell on their own, offline first: a terminal starts syncing when its
+    // sales are committed, and terminal-2 (a few sales) syncs while terminal-1 still trades.
     let layout = crate::cmd::devices::receipt_layout(&ctx.config.devices)?;
     let sim = SimPrinter::start().context("cannot start the printer simulator")?;
-    print_receipts(&mut engine, &layout, &sim)?;
-    let engine = match window {
-        Some(signals) => {
-            let dir = engine.store().dir().to_path_buf();
-            let cfg = engine.config().clone();
-            window_session(ctx, engine, layout, &sim, &args, signals)?;
-            Engine::new(open_at(&dir, ctx.store_options())?, cfg)
-        }
-        None => engine,
-    };
+    let handle = hub.runtime.handle().clone();
+    let (synced2, synced1) = std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .name("demo-terminal-2".into())
+            .spawn_scoped(scope, || {
+                let sales = u64::from(args.sales.div_ceil(4).max(1));
+                let printer =
+                    SimPrinter::start().context("cannot start terminal-2's printer simulator")?;
+                let mut receipts = Vec::new();
+                for i in 0..sales {
+                    receipts.push(sim_sale(&mut engine2, i).with_context(|| label2.clone())?);
+                }
+                let printed =
+                    print_queue(&mut engine2, &layout, &printer).with_context(|| label2.clone())?;
+                println!(
+                    "{label2}: {sales} sale(s) (receipts #{} to #{}), {printed} receipt(s) printed \
+                     on tcp://{}; syncing with the hub",
+                    receipts.first().copied().unwrap_or_default(),
+                    receipts.last().copied().unwrap_or_default(),
+                    printer.addr()
+                );
+                Syncing::start(&handle, &label2, engine2.into_store(), &tls2, hub.addr)
+            })
+            .context("cannot start terminal-2's thread");
+        let first = trade_day(&mut engine1, args.sales)
+            .and_then(|()| print_receipts(&mut engine1, &layout, &sim))
+            .with_context(|| label1.clone());
+        let second = second.and_then(|t| {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("terminal-2's thread panicked"))?
+        });
+        let first = first.and_then(|()| {
+            println!("{label1}: the day is committed; syncing with the hub");
+            Syncing::start(&handle, &label1, engine1.into_store(), &tls1, hub.addr)
+        });
+        (second, first)
+    });
+    let mut synced1 = synced1?;
+    let synced2 = synced2?;
+    println!("Waiting for the hub to store both terminals' logs (mutual TLS on loopback):");
+    wait_synced(&[&synced1, &synced2], SYNC_DEADLINE)?;
+    hub.show_view(&[&synced1, &synced2])?;
 
-    for (label, store) in [("hub", &hub), ("terminal-1", engine.store())] {
+    if let Some(signals) = window {
+        let store = synced1.stop(&handle)?;
+        let dir = store.dir().to_path_buf();
+        let engine = Engine::new(store, cfg.clone());
+        let link = LiveLink {
+            key: signing_key(&dir)?,
+            tls: TerminalTls::load(&pos_sync_net::tls_dir(&dir))
+                .context("cannot read terminal-1's enrollment")?
+                .context("terminal-1's enrollment files are missing")?,
+            addr: hub.addr.to_string(),
+        };
+        window_session(ctx, engine, layout, &sim, &args, signals, link)?;
+        // The window synced live; what its last moments sold is sent now.
+        let store = open_at(&dir, ctx.store_options())?;
+        synced1 = Syncing::start(&handle, &label1, store, &tls1, hub.addr)?;
+        println!("Waiting for the hub to store what was sold in the window:");
+        wait_synced(&[&synced1], SYNC_DEADLINE)?;
+        hub.show_view(&[&synced1, &synced2])?;
+    }
+
+    hub.verify()?;
+    let till1 = synced1.stop(&handle)?;
+    let till2 = synced2.stop(&handle)?;
+    hub.shutdown();
+    for (label, store) in [(&label1, &till1), (&label2, &till2)] {
         let report = store
             .verify()
             .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
@@ -116,7 +209,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         );
     }
     println!("Stock on terminal-1 (top 5):");
-    let mut levels = engine.store().stock_levels()?;
+    let mut levels = till1.stock_levels()?;
     levels.sort_by_key(|(_, q)| *q);
     for (item, qty) in levels.iter().take(5) {
         println!("  {item:<12} {}", Quantity(*qty));
@@ -142,7 +235,334 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         CASHIERS[0].0,
         till.display()
     );
+    println!("  pos hub devices list --data-dir {}", hub_dir.display());
+    println!(
+        "  pos audit verify --data-dir {} --verbose",
+        hub_dir.display()
+    );
     Ok(())
+}
+
+// ----- the network: the demo hub and the terminals' sync -----
+
+/// How long the demo waits for the hub to store the terminals' logs.
+const SYNC_DEADLINE: Duration = Duration::from_secs(30);
+/// How long an enrollment code made by the demo lives.
+const CODE_TTL: Duration = Duration::from_secs(600);
+
+/// The demo hub: the real sync service (`pos hub`) on 127.0.0.1 and a free port, on its own
+/// runtime (which also runs the terminals' sync tasks).
+struct DemoHub {
+    runtime: tokio::runtime::Runtime,
+    hub: RunningHub,
+    id: DeviceId,
+    addr: SocketAddr,
+}
+
+impl DemoHub {
+    fn start(store: Store, dir: &Path) -> anyhow::Result<DemoHub> {
+        let id = store.identity().id;
+        // The server signs master data with the hub's audit key: our own copy of it.
+        let key = signing_key(dir)?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let names = HubNames {
+            dns: Vec::new(),
+            ips: vec![listen.ip()],
+        };
+        let pki = HubPki::load_or_create(&pos_sync_net::tls_dir(dir), id, &names)
+            .context("cannot load or create the demo hub's branch CA")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("demo-sync")
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let hub = runtime
+            .block_on(RunningHub::start(
+                store,
+                key,
+                pki,
+                listen,
+                HubServerConfig::default(),
+            ))
+            .context("cannot start the demo hub")?;
+        let addr = hub.local_addr();
+        Ok(DemoHub {
+            runtime,
+            hub,
+            id,
+            addr,
+        })
+    }
+
+    /// A one-time enrollment code, made by the demo's manager on the running hub.
+    fn enroll_code(&self, ctx: &Context) -> anyhow::Result<EnrollmentCode> {
+        let policy = ctx.account_policy();
+        let code = self
+            .hub
+            .with_store(|s| -> anyhow::Result<_> {
+                let manager = s.authenticate(MANAGER.0, MANAGER.1, None, &policy)?;
+                Ok(s.create_enroll_code(&manager, CODE_TTL)?)
+            })
+            .context("cannot create an enrollment code on the hub")?;
+        EnrollmentCode::parse(&code.code)
+            .map_err(|_| anyhow::anyhow!("the hub made an enrollment code it cannot read"))
+    }
+
+    /// What the hub has stored of each terminal, beside the terminal's own head.
+    fn show_view(&self, terminals: &[&Syncing]) -> anyhow::Result<()> {
+        let rows = self
+            .hub
+            .with_store(|s| s.sync_status())
+            .context("cannot read the hub's sync status")?;
+        println!("The hub's view (as `pos hub devices list` shows it):");
+        for t in terminals {
+            let row = rows
+                .iter()
+                .find(|r| r.device == t.device)
+                .with_context(|| format!("the hub does not know {}", t.label))?;
+            let waiting = row
+                .waiting
+                .map(|w| w.to_string())
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "  {:<11} ({}) stored seq {} of its head {}, waiting {waiting}",
+                t.label, row.name, row.stored_seq, t.head
+            );
+        }
+        Ok(())
+    }
+
+    /// Verify the hub's log: its own chain and every terminal's.
+    fn verify(&self) -> anyhow::Result<()> {
+        let (report, devices, head) = self.hub.with_store(|s| -> anyhow::Result<_> {
+            let report = s.verify().map_err(|e| anyhow::anyhow!("hub: {e}"))?;
+            Ok((report, s.devices()?, s.head().1))
+        })?;
+        let chains: Vec<String> = report
+            .chains
+            .iter()
+            .map(|c| {
+                let name = devices
+                    .iter()
+                    .find(|d| d.device == c.origin)
+                    .map_or_else(|| c.origin.to_string(), |d| d.name.clone());
+                format!("{name} {}", c.records)
+            })
+            .collect();
+        println!(
+            "hub         OK {} records in {} chains ({}), head {head}",
+            report.records(),
+            report.chains.len(),
+            chains.join(", ")
+        );
+        Ok(())
+    }
+
+    /// Close every connection and stop listening.
+    fn shutdown(self) {
+        self.runtime.block_on(self.hub.shutdown());
+        println!("Hub stopped.");
+    }
+}
+
+/// A device's signing key, loaded beside the store that owns its data dir.
+fn signing_key(dir: &Path) -> anyhow::Result<pos_audit::DeviceKey> {
+    let (_, key) = DataDirLock::shared(dir)
+        .and_then(|lock| lock.load_identity())
+        .with_context(|| format!("cannot load the signing key of {}", dir.display()))?;
+    Ok(key)
+}
+
+/// The terminal's enrollment with the demo hub: on the first run over the real enrollment
+/// exchange with a one-time code, later from its TLS files.
+fn enrolled(
+    ctx: &Context,
+    store: &mut Store,
+    label: &str,
+    hub: &DemoHub,
+) -> anyhow::Result<TerminalTls> {
+    let tls_dir = pos_sync_net::tls_dir(store.dir());
+    if let Some(tls) =
+        TerminalTls::load(&tls_dir).with_context(|| format!("cannot read {label}'s enrollment"))?
+    {
+        if tls.hub.hub != hub.id {
+            anyhow::bail!(
+                "{label} is enrolled with another hub, \"{}\" ({}), not the demo's: run the demo \
+                 with a new --data-dir",
+                tls.hub.name,
+                tls.hub.hub
+            );
+        }
+        println!(
+            "  {label} is enrolled: it connects to the hub at {}",
+            hub.addr
+        );
+        return Ok(tls);
+    }
+    let code = hub.enroll_code(ctx)?;
+    let identity = store.identity().clone();
+    let request = EnrollRequest {
+        hub_addr: hub.addr.to_string(),
+        code,
+        device: identity.id,
+        name: identity.name.clone(),
+        audit_key: Arc::new(signing_key(store.dir())?),
+        timeout: Duration::from_secs(20),
+    };
+    let enrollment = hub
+        .runtime
+        .block_on(pos_sync_net::enroll(&request))
+        .map_err(crate::cmd::enroll::explain)
+        .with_context(|| format!("{label} could not enroll with the hub"))?;
+    crate::cmd::enroll::keep(store, &tls_dir, &enrollment)?;
+    println!(
+        "  {label} enrolled with a one-time code: device certificate {}",
+        enrollment.hub.device_cert_fingerprint
+    );
+    TerminalTls::load(&tls_dir)
+        .with_context(|| format!("cannot read {label}'s enrollment"))?
+        .with_context(|| format!("{label}'s enrollment files are missing after enrolling"))
+}
+
+/// A terminal syncing with the demo hub: its store behind a mutex, shared with the sync task.
+struct Syncing {
+    label: String,
+    device: DeviceId,
+    /// The terminal's own head when syncing started.
+    head: u64,
+    store: Arc<Mutex<Store>>,
+    client: TerminalClient,
+}
+
+impl Syncing {
+    fn start(
+        runtime: &tokio::runtime::Handle,
+        label: &str,
+        store: Store,
+        tls: &TerminalTls,
+        hub_addr: SocketAddr,
+    ) -> anyhow::Result<Syncing> {
+        let device = store.identity().id;
+        let head = store.head().0;
+        let identity = TerminalIdentity {
+            device,
+            key: Arc::new(signing_key(store.dir())?),
+            tls: tls
+                .client_config()
+                .with_context(|| format!("cannot build {label}'s TLS configuration"))?,
+        };
+        let config = TerminalClientConfig {
+            // This run's address: the hub's port changes between runs.
+            hub_addr: hub_addr.to_string(),
+            server_name: tls.hub.server_name.clone(),
+            sync: pos_sync::Config::default(),
+            subscriptions: pos_store::HUB_AUTHORITATIVE
+                .iter()
+                .map(|m| (*m).to_owned())
+                .collect(),
+            backoff: Backoff::default(),
+            connect_timeout: Duration::from_secs(10),
+        };
+        let store = Arc::new(Mutex::new(store));
+        let storage = OwnedTerminalStore::new(Arc::clone(&store), tls.hub.hub);
+        let client = {
+            let _runtime = runtime.enter();
+            TerminalClient::spawn(config, identity, Arc::new(storage))
+        };
+        client.appended(head);
+        Ok(Syncing {
+            label: label.to_owned(),
+            device,
+            head,
+            store,
+            client,
+        })
+    }
+
+    /// Close the connection and take the store back.
+    fn stop(self, runtime: &tokio::runtime::Handle) -> anyhow::Result<Store> {
+        runtime.block_on(self.client.shutdown());
+        let mut store = self.store;
+        // The sync task has ended; a storage call on the blocking pool may still be returning.
+        for _ in 0..100 {
+            match Arc::try_unwrap(store) {
+                Ok(mutex) => return Ok(mutex.into_inner().unwrap_or_else(|p| p.into_inner())),
+                Err(shared) => store = shared,
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        anyhow::bail!("{}'s sync task did not let go of its store", self.label)
+    }
+}
+
+/// Wait until the hub has stored each terminal's log up to its head, showing progress; fail
+/// with what each late terminal last heard after `deadline`.
+fn wait_synced(terminals: &[&Syncing], deadline: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    let mut done = vec![false; terminals.len()];
+    let mut shown = start;
+    loop {
+        let status: Vec<SyncStatus> = terminals
+            .iter()
+            .map(|t| t.client.status().borrow().clone())
+            .collect();
+        for (i, (t, s)) in terminals.iter().zip(&status).enumerate() {
+            if let Some(why) = &s.refused {
+                anyhow::bail!("{} could not sync: the hub refused its log: {why}", t.label);
+            }
+            if !done[i] && s.acked >= t.head {
+                done[i] = true;
+                println!(
+                    "  {:<11} synced: the hub stored its log up to seq {}",
+                    t.label, s.acked
+                );
+            }
+        }
+        if done.iter().all(|d| *d) {
+            return Ok(());
+        }
+        let late = || {
+            terminals
+                .iter()
+                .zip(&status)
+                .zip(&done)
+                .filter(|(_, d)| !**d)
+                .map(|((t, s), _)| (t, s))
+        };
+        if start.elapsed() >= deadline {
+            let why: Vec<String> = late()
+                .map(|(t, s)| {
+                    let reason = s.last_error.clone().unwrap_or_else(|| {
+                        if s.online {
+                            "still sending".into()
+                        } else {
+                            "no connection to the hub".into()
+                        }
+                    });
+                    format!(
+                        "{} could not sync within {} s: {reason} (the hub stored {} of {})",
+                        t.label,
+                        deadline.as_secs(),
+                        s.acked,
+                        t.head
+                    )
+                })
+                .collect();
+            anyhow::bail!("{}", why.join("; "));
+        }
+        if shown.elapsed() >= Duration::from_secs(1) {
+            shown = Instant::now();
+            let progress: Vec<String> = late()
+                .map(|(t, s)| {
+                    let link = if s.online { "online" } else { "connecting" };
+                    format!("{} {}/{} ({link})", t.label, s.acked, t.head)
+                })
+                .collect();
+            println!("  waiting: {}", progress.join(", "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn open_or_init(ctx: &Context, dir: &Path, role: DeviceRole, name: &str) -> anyhow::Result<Store> {
@@ -491,6 +911,20 @@ fn trade_day(engine: &mut Engine, sales: u32) -> anyhow::Result<()> {
 /// Print every queued receipt on the simulated network printer (the real ESC/POS driver and
 /// print queue), and show the first one as the printer rendered it.
 fn print_receipts(engine: &mut Engine, layout: &Layout, sim: &SimPrinter) -> anyhow::Result<()> {
+    let printed = print_queue(engine, layout, sim)?;
+    let jobs = sim.jobs();
+    println!(
+        "Printed {printed} receipts on the simulated printer tcp://{}; the first:",
+        sim.addr()
+    );
+    if let Some(first) = jobs.first() {
+        println!("{first}");
+    }
+    Ok(())
+}
+
+/// Print every queued receipt on `sim`; returns how many were printed.
+fn print_queue(engine: &mut Engine, layout: &Layout, sim: &SimPrinter) -> anyhow::Result<usize> {
     let mut printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
     let mut printed = 0;
     loop {
@@ -502,15 +936,7 @@ fn print_receipts(engine: &mut Engine, layout: &Layout, sim: &SimPrinter) -> any
     }
     // Give the simulator a moment to take in the last bytes.
     std::thread::sleep(std::time::Duration::from_millis(100));
-    let jobs = sim.jobs();
-    println!(
-        "Printed {printed} receipts on the simulated printer tcp://{}; the first:",
-        sim.addr()
-    );
-    if let Some(first) = jobs.first() {
-        println!("{first}");
-    }
-    Ok(())
+    Ok(printed)
 }
 
 const FALLBACK_HINT: &str =
@@ -546,9 +972,17 @@ fn window_or_fallback(size: ScreenSize) -> Option<Signals> {
     }
 }
 
+/// What the window needs to keep syncing with the running demo hub.
+struct LiveLink {
+    tls: TerminalTls,
+    addr: String,
+    key: pos_audit::DeviceKey,
+}
+
 /// The terminal in a window on the demo's store, behind the simulated printer (its receipts
 /// are printed here) and a simulated serial scanner read by the real driver: each line typed
-/// on stdin is scanned. Returns when the window is closed.
+/// on stdin is scanned. It syncs live with the demo hub through the terminal app's own link
+/// (`sync_link`, store calls through the UI thread). Returns when the window is closed.
 fn window_session(
     ctx: &Context,
     mut engine: Engine,
@@ -556,6 +990,7 @@ fn window_session(
     sim: &SimPrinter,
     args: &DemoArgs,
     signals: Signals,
+    link: LiveLink,
 ) -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -583,6 +1018,8 @@ fn window_session(
         term::scanner_config(&ctx.config.devices),
         100,
     );
+    let own = engine.store().identity().id;
+    let head_watch = engine.store().head_watch();
     let printer = EscPosPrinter::new(TcpTransport::new(sim.addr(), TcpTimeouts::default()));
     let kick = crate::cmd::devices::drawer_kick(&ctx.config.devices);
     let till = pos_engine::Till::new(engine, Box::new(printer), layout, Some(kick), 60_000);
@@ -605,7 +1042,12 @@ fn window_session(
         ean13("210004201250"),
         CATALOGUE[8].1
     );
-    println!("Close the window (or Ctrl-C) to end the demo.");
+    println!(
+        "The window syncs with the demo hub at {}: a sale made there reaches the hub (the \
+         status bar shows the link).",
+        link.addr
+    );
+    println!("Close the window (or Ctrl-C) to end the demo and stop the hub.");
 
     let stop = Arc::new(AtomicBool::new(false));
     // Each line on stdin is a scan; end of input just ends the typing.
@@ -631,6 +1073,8 @@ fn window_session(
         .context("cannot start the keyboard thread")?;
     drop(keyboard);
     let mut threads = Vec::new();
+    let mut link = Some(link);
+    let mut syncing = None;
     let options = Options {
         backend: Some(Backend::Winit),
         size: args.size,
@@ -664,6 +1108,21 @@ fn window_session(
                 eprintln!("locale {locale}: {e}");
             }
             terminal.set_device_status("Drawer closed", "Scanner ready");
+            if let Some(LiveLink { tls, addr, key }) = link.take() {
+                terminal.set_link_status(false, 0);
+                match sync_link::start(
+                    tls,
+                    addr,
+                    own,
+                    key,
+                    remote,
+                    head_watch.clone(),
+                    Duration::from_secs(u64::from(ctx.config.sync.retry_max_s)),
+                ) {
+                    Ok(l) => syncing = Some(l),
+                    Err(e) => eprintln!("terminal-1 cannot sync from the window: {e:#}"),
+                }
+            }
             match term::spawn_serial_scanner(
                 reader,
                 remote,
@@ -677,6 +1136,9 @@ fn window_session(
         stop.store(true, Ordering::Relaxed);
         run
     });
+    if let Some(l) = syncing {
+        l.stop();
+    }
     for t in threads {
         let _ = t.join();
     }

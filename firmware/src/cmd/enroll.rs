@@ -1,6 +1,7 @@
 //! `pos enroll`: enroll this terminal with the branch hub (one-time code from
 //! `pos hub enroll-code`), keep the TLS files in DATA_DIR/tls and record the hub in the log.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,9 +9,9 @@ use anyhow::Context as _;
 use clap::Args;
 use pos_core::payloads::DeviceRegistered;
 use pos_core::DeviceRole;
-use pos_store::DataDirLock;
+use pos_store::{DataDirLock, Store};
 use pos_sync_net::enroll::RefusalReason;
-use pos_sync_net::{enroll, EnrollError, EnrollRequest, EnrollmentCode, TerminalTls};
+use pos_sync_net::{enroll, EnrollError, EnrollRequest, Enrollment, EnrollmentCode, TerminalTls};
 
 use crate::context::Context;
 
@@ -91,23 +92,8 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let enrollment = runtime.block_on(enroll(&request)).map_err(explain)?;
-    enrollment
-        .save(&tls_dir)
-        .with_context(|| format!("cannot save the TLS files in {}", tls_dir.display()))?;
+    keep(&mut store, &tls_dir, &enrollment)?;
     let hub = &enrollment.hub;
-    let audit_key = hub
-        .audit_key()
-        .map_err(|e| anyhow::anyhow!("the hub sent an unusable audit key: {e}"))?;
-    store
-        .register_hub(&DeviceRegistered {
-            device: hub.hub,
-            role: DeviceRole::Hub,
-            branch: identity.branch.clone(),
-            name: hub.name.clone(),
-            public_key: hex::encode(audit_key.0),
-            cert_fingerprint: Some(hub.ca_fingerprint.clone()),
-        })
-        .context("cannot record the hub in this terminal's log")?;
     println!("Enrolled with hub \"{}\" ({})", hub.name, hub.hub);
     println!("  address          {}", hub.address);
     println!("  hub CA           {}", hub.ca_fingerprint);
@@ -121,8 +107,36 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keep an enrollment: its TLS files in `tls_dir` and the hub recorded in the terminal's log
+/// (`pos enroll`, and `pos demo` for its terminals).
+pub(crate) fn keep(
+    store: &mut Store,
+    tls_dir: &Path,
+    enrollment: &Enrollment,
+) -> anyhow::Result<()> {
+    enrollment
+        .save(tls_dir)
+        .with_context(|| format!("cannot save the TLS files in {}", tls_dir.display()))?;
+    let hub = &enrollment.hub;
+    let audit_key = hub
+        .audit_key()
+        .map_err(|e| anyhow::anyhow!("the hub sent an unusable audit key: {e}"))?;
+    let branch = store.identity().branch.clone();
+    store
+        .register_hub(&DeviceRegistered {
+            device: hub.hub,
+            role: DeviceRole::Hub,
+            branch,
+            name: hub.name.clone(),
+            public_key: hex::encode(audit_key.0),
+            cert_fingerprint: Some(hub.ca_fingerprint.clone()),
+        })
+        .context("cannot record the hub in this terminal's log")?;
+    Ok(())
+}
+
 /// What to do about each failure.
-fn explain(err: EnrollError) -> anyhow::Error {
+pub(crate) fn explain(err: EnrollError) -> anyhow::Error {
     let hint = match &err {
         EnrollError::Connect { .. } | EnrollError::Timeout(_) => {
             "check the address and port (as `pos hub` logs them), that the hub is running and \
