@@ -12,9 +12,12 @@ mod p1_commit;
 mod p2_lookup;
 mod p3_scan_frame;
 mod p4_rss;
+mod p5_catchup;
+mod p6_live;
 mod p7_verify;
 mod report;
 mod s1_credential;
+mod sync_rig;
 mod timing;
 mod workload;
 
@@ -46,6 +49,8 @@ const FIGURES: &[Spec] = &[
     p2_lookup::SPEC,
     p3_scan_frame::SPEC,
     p4_rss::SPEC,
+    p5_catchup::SPEC,
+    p6_live::SPEC,
     p7_verify::SPEC,
     p10_print::SPEC,
     s1_credential::SPEC,
@@ -91,6 +96,21 @@ Figures:
       100 000 products, builds the UI on the headless platform, draws a 1280x800 frame,
       scans 30 items and draws again. Baseline: the same child without the UI. 1 child per
       side with --quick, 3 (medians) otherwise.
+  P5  catch-up sync throughput (events/s, higher is better; goal ratio >= 0.5 and >= 50k/s)
+      A terminal whose log holds records the hub never saw (250 000 sale lines, appended as
+      stock.moved records in big commits; 50 000 with --quick) connects and its sync link
+      (TerminalClient) sends them over TLS 1.3 with client certificates on loopback to the
+      real hub service (RunningHub, enrolled as `pos enroll` does) until the hub's store holds
+      the last one. Baseline: the hub's raw work on the same records: the same 512-event
+      batches (read beforehand) verified with ChainVerifier and committed with Store::ingest
+      in one thread, no TLS, protocol or terminal reads. Each round uses a fresh copy of the
+      same enrolled hub data dir. 3 interleaved rounds after 1 warm-up.
+  P6  live sale visible on hub (ms, lower is better; goal p99 < 200 ms)
+      p99 from Engine::complete of a paid 10-line ticket on the terminal until the hub's store
+      holds the sale's last record, on the product's path: the sync link polls the store's
+      head watch every 20 ms (as the firmware does), TerminalClient over mTLS on loopback,
+      RunningHub verifies and commits. Baseline: p99 of the local durable commit of the same
+      sales (Engine::complete). Sales: 150 with --quick, 600 otherwise, one at a time.
   P7  audit verify throughput (records/s, higher is better; goal ratio >= 0.5 and >= 1M/s)
       ChainVerifier push() over an in-memory chain plus finish(): hash links, a signed
       checkpoint every 1000 records and the head seal. Baseline: blake3::hash of each record's
@@ -103,7 +123,7 @@ Figures:
       From Engine::complete of a paid 10-line ticket (durable commit, receipt queued) through
       Engine::print_next (status query, print.started commit, ESC/POS encoding) to the first
       receipt byte written to the TCP printer simulator. The baseline is the goal.
-  P5, P6, P8, P9 are not measured yet.
+  P8, P9 are not measured yet.
 
 Output: a table by default (with PASS/MISS per goal); --json prints exactly one JSON object
   {\"figures\": [{\"id\", \"name\", \"value\", \"unit\", \"baseline_name\", \"baseline\",
@@ -204,7 +224,7 @@ mod tests {
         let ids = |v: Vec<&Spec>| v.iter().map(|s| s.meta.id).collect::<Vec<_>>();
         assert_eq!(
             ids(select(&[]).unwrap()),
-            ["P1", "P2", "P3", "P4", "P7", "P10", "S1"]
+            ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P10", "S1"]
         );
         assert_eq!(
             ids(select(&["p7".into(), "P1".into()]).unwrap()),
@@ -213,7 +233,7 @@ mod tests {
         assert!(select(&["P9".into()])
             .unwrap_err()
             .to_string()
-            .contains("P1, P2, P3, P4, P7, P10, S1"));
+            .contains("P1, P2, P3, P4, P5, P6, P7, P10, S1"));
     }
 
     #[test]
