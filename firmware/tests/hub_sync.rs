@@ -182,14 +182,23 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     assert_eq!(code.len(), 19, "{out}");
 
     let (hub, addr) = env.start_hub();
-    // While the hub runs, writes to its data dir are refused with what to do.
-    let out = env.run(
+    // While the hub runs, it makes codes through its control socket; a wrong secret there is
+    // refused like anywhere else (exit 1).
+    let out = env.ok(
         &env.hub,
         &["hub", "enroll-code", "--as", "admin"],
         &env.actor(),
     );
-    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
-    assert!(show(&out).contains("stop it"), "{}", show(&out));
+    let second_code = after(&out, "Enrollment code:").to_owned();
+    assert_eq!(second_code.len(), 19, "{out}");
+    assert_ne!(second_code, code);
+    let out = env.run(
+        &env.hub,
+        &["hub", "enroll-code", "--as", "admin"],
+        "Wrong-Password-123\n\n",
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(show(&out).contains("refused"), "{}", show(&out));
 
     // The terminal enrolls; a wrong code and a second enrollment are refused.
     let demo = env.till.parent().unwrap().to_path_buf();
@@ -306,12 +315,7 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     assert_eq!(stored, own_head, "{row} vs {log}");
     // Known from the terminal's Hello, and nothing of it is missing.
     assert_eq!(row["waiting"].as_u64(), Some(0), "{row}");
-    let hub_log = stop(hub);
-    assert!(hub_log.contains("terminal connected"), "{hub_log}");
-    // The hub's log, with the terminal's chain in it, verifies.
-    env.ok(&env.hub, &["audit", "verify"], "");
-
-    // Revoked (with the hub stopped): the terminal's next handshake is refused.
+    // Revoked while the hub runs (control socket): the terminal's next handshake is refused.
     let id = row["id"].as_str().unwrap().to_owned();
     let out = env.ok(
         &env.hub,
@@ -322,7 +326,26 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     );
     assert!(out.contains("Revoked device"), "{out}");
     assert_eq!(terminal_row(&env.devices(), "till-1")["status"], "revoked");
+    let hub_log = stop(hub);
+    assert!(hub_log.contains("terminal connected"), "{hub_log}");
+    assert!(hub_log.contains("device revoked"), "{hub_log}");
+    // The hub's log, with the terminal's chain in it, verifies.
+    env.ok(&env.hub, &["audit", "verify"], "");
+    // With the hub stopped, the code made while it ran is still good once; the socket is gone.
+    assert!(!env.hub.join("hub.sock").exists());
     let (hub, addr) = env.start_hub();
+    let till2 = env.till.parent().unwrap().join("till-2");
+    env.ok(
+        &till2,
+        &["init", "--role", "terminal", "--name", "till-2"],
+        "",
+    );
+    let out = env.ok(
+        &till2,
+        &["enroll", "--hub", &addr, "--code", &second_code],
+        "",
+    );
+    assert!(out.contains("Enrolled with hub \"hub\""), "{out}");
     let out = env.run(
         &env.till,
         &[
