@@ -64,6 +64,9 @@ enum Command {
     Hub(cmd::hub::HubArgs),
     /// Enroll this terminal with the branch hub using a one-time code.
     Enroll(cmd::enroll::EnrollArgs),
+    /// The products the hub publishes: import from CSV, list.
+    #[command(subcommand)]
+    Catalogue(cmd::catalogue::CatalogueCommand),
 }
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&ctx, args),
         Command::Hub(args) => cmd::hub::run(&ctx, args),
         Command::Enroll(args) => cmd::enroll::run(&ctx, args),
+        Command::Catalogue(c) => cmd::catalogue::run(&ctx, c),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -363,3 +363,142 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     let hub_log = stop(hub);
     assert!(!hub_log.contains("terminal connected"), "{hub_log}");
 }
+
+/// The hub owns the catalogue: a CSV import checks every row (a bad file saves nothing and
+/// names its lines), works beside the running hub (control socket), and the products reach an
+/// enrolled terminal at its next sync; the terminal itself refuses an import.
+#[test]
+fn the_hub_imports_a_catalogue_and_terminals_receive_it() {
+    let env = Env::new();
+    let init = env.ok(&env.hub, &["init", "--role", "hub", "--name", "hub"], "");
+    let one_time = after(&init, "One-time password (shown once):").to_owned();
+    env.ok(
+        &env.hub,
+        &["user", "passwd", "admin"],
+        &format!("{one_time}\n{ADMIN_PASSWORD}\n"),
+    );
+    let dir = env.hub.parent().unwrap().to_path_buf();
+    let csv = dir.join("products.csv");
+    let file = csv.to_str().unwrap();
+
+    // A bad file: every problem named by line, nothing saved.
+    std::fs::write(
+        &csv,
+        "sku,name,price,tax_class,category,barcodes\n\
+         BRD1,Sourdough loaf,3.90,B,Bakery,4006381333931\n\
+         MLK1,Milk 1l,one euro,A,Dairy,\n\
+         BRD1,Rye loaf,4.10,B,Bakery,\n\
+         EGG6,,2.20,A,Dairy,\n",
+    )
+    .unwrap();
+    let out = env.run(
+        &env.hub,
+        &["catalogue", "import", file, "--as", "admin"],
+        &env.actor(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = show(&out);
+    for line in [
+        "line 3: price",
+        "line 4: SKU BRD1 is also on line 2",
+        "line 5",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    assert!(env
+        .ok(&env.hub, &["catalogue", "list"], "")
+        .contains("No products"));
+
+    // A good one: dry run, then saved; the same file again changes nothing.
+    std::fs::write(
+        &csv,
+        "sku,name,price,tax_class,category,barcodes,unit,quick_key\n\
+         BRD1,Sourdough loaf,3.90,B,Bakery,4006381333931,,1\n\
+         MLK1,Milk 1l,1.15,A,Dairy,,,\n\
+         APL1,Apples,2.49,A,Fruit,,kg,\n",
+    )
+    .unwrap();
+    let out = env.ok(
+        &env.hub,
+        &["catalogue", "import", file, "--as", "admin", "--dry-run"],
+        "",
+    );
+    assert!(out.contains("3 rows OK: 3 new"), "{out}");
+    let out = env.ok(
+        &env.hub,
+        &["catalogue", "import", file, "--as", "admin"],
+        &env.actor(),
+    );
+    assert!(out.contains("Saved 3 of 3"), "{out}");
+    let out = env.ok(
+        &env.hub,
+        &["catalogue", "import", file, "--as", "admin"],
+        &env.actor(),
+    );
+    assert!(out.contains("Saved 0 of 3"), "{out}");
+    let list = env.ok(&env.hub, &["catalogue", "list"], "");
+    assert!(
+        list.contains("Sourdough loaf") && list.contains("2.49/kg"),
+        "{list}"
+    );
+
+    // A terminal enrolls; a price change is imported while the hub runs.
+    let code = after(
+        &env.ok(
+            &env.hub,
+            &["hub", "enroll-code", "--as", "admin"],
+            &env.actor(),
+        ),
+        "Enrollment code:",
+    )
+    .to_owned();
+    let (hub, addr) = env.start_hub();
+    let till = dir.join("till");
+    env.ok(
+        &till,
+        &["init", "--role", "terminal", "--name", "till-1"],
+        "",
+    );
+    env.ok(&till, &["enroll", "--hub", &addr, "--code", &code], "");
+    std::fs::write(&csv, "sku,name,price,tax_class\nMLK1,Milk 1l,1.25,A\n").unwrap();
+    let out = env.ok(
+        &env.hub,
+        &["catalogue", "import", file, "--as", "admin"],
+        &env.actor(),
+    );
+    assert!(out.contains("Saved 1 of 1"), "{out}");
+    let out = env.run(
+        &till,
+        &["catalogue", "import", file, "--as", "admin"],
+        "x\n\n",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        show(&out).contains("import the file on the hub"),
+        "{}",
+        show(&out)
+    );
+
+    // The terminal's next sync brings the products with the new price.
+    let out = env.run(
+        &till,
+        &[
+            "terminal",
+            "--headless",
+            "--exit-after-ms",
+            "3000",
+            "--hub",
+            &addr,
+        ],
+        "",
+    );
+    assert!(show(&out).contains("sync online"), "{}", show(&out));
+    let products: Vec<serde_json::Value> =
+        serde_json::from_str(&env.ok(&till, &["catalogue", "list", "--json"], "")).unwrap();
+    let milk = products.iter().find(|p| p["sku"] == "MLK1").unwrap();
+    assert_eq!(milk["price"], 125, "{milk}");
+    assert_eq!(products.len(), 3, "{products:?}");
+    let hub_log = stop(hub);
+    assert!(hub_log.contains("catalogue imported"), "{hub_log}");
+    env.ok(&till, &["audit", "verify"], "");
+}

@@ -319,6 +319,48 @@ impl Store {
         )
     }
 
+    /// Create or change products as `actor` (permission `catalogue_edit`), in one commit: a
+    /// product whose SKU exists keeps its id; one equal to what is stored is left out.
+    /// Returns how many were saved. The caller validates each product first
+    /// ([`Product::validate`]); the projection still refuses a barcode or SKU another product
+    /// holds, and then nothing is saved.
+    pub fn save_products(
+        &mut self,
+        actor: &pos_auth::Principal,
+        products: Vec<Product>,
+    ) -> std::result::Result<usize, crate::AccountError> {
+        let ok = self.authorize(actor, pos_auth::Permission::CatalogueEdit, None)?;
+        let mut drafts: Vec<pos_audit::EventDraft> = ok.audit.into_iter().collect();
+        let mut saved = 0;
+        for mut product in products {
+            let before = self.product_by_sku(&product.sku)?;
+            if let Some(b) = &before {
+                product.id = b.id;
+            }
+            if before.as_ref() == Some(&product) {
+                continue;
+            }
+            drafts.push(
+                pos_audit::EventDraft::json(
+                    CATALOGUE,
+                    ProductSaved::KIND,
+                    &ProductSaved { product, before },
+                )
+                .by(actor.user),
+            );
+            saved += 1;
+        }
+        if saved > 0 {
+            self.append(drafts)?;
+        }
+        Ok(saved)
+    }
+
+    /// Every product (active or not), by SKU.
+    pub fn products(&self) -> Result<Vec<Product>> {
+        self.products_where("SELECT product FROM catalogue_products ORDER BY sku", [])
+    }
+
     /// Every tax rate, by class.
     pub fn tax_rates(&self) -> Result<Vec<TaxRate>> {
         self.conn()

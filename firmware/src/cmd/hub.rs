@@ -151,14 +151,6 @@ fn open_for_write(ctx: &Context) -> anyhow::Result<Access> {
     }
 }
 
-fn read_actor(name: &str, input: &mut SecretInput) -> anyhow::Result<hub_control::Actor> {
-    Ok(hub_control::Actor {
-        name: name.to_owned(),
-        secret: input.next(&format!("Secret of {name}"))?,
-        totp: input.next_optional(&format!("TOTP code of {name} (empty if none)"))?,
-    })
-}
-
 fn ask_running_hub(ctx: &Context, request: &hub_control::Request) -> anyhow::Result<Reply> {
     match hub_control::call(&ctx.data_dir, request)? {
         Reply::Refused(why) => Err(CheckFailed(why).into()),
@@ -180,7 +172,7 @@ fn enroll_code(ctx: &Context, args: EnrollCodeArgs) -> anyhow::Result<()> {
         }
         Access::Running => {
             let request = hub_control::Request::EnrollCode {
-                actor: read_actor(&args.actor, &mut input)?,
+                actor: hub_control::Actor::from_input(&args.actor, &mut input)?,
                 ttl_min: args.ttl_min,
             };
             match ask_running_hub(ctx, &request)? {
@@ -209,7 +201,7 @@ fn revoke(ctx: &Context, id: DeviceId, actor: &str, reason: &str) -> anyhow::Res
         }
         Access::Running => {
             let request = hub_control::Request::Revoke {
-                actor: read_actor(actor, &mut input)?,
+                actor: hub_control::Actor::from_input(actor, &mut input)?,
                 device: id,
                 reason: reason.to_owned(),
             };
@@ -351,7 +343,12 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
     runtime.block_on(async move {
         let hub = RunningHub::start(store, key, pki, listen, HubServerConfig::default()).await?;
         let hub = Arc::new(hub);
-        let control = hub_control::listen(&ctx.data_dir, hub.clone(), ctx.account_policy())?;
+        let control = hub_control::listen(
+            &ctx.data_dir,
+            hub.clone(),
+            ctx.account_policy(),
+            ctx.engine_config().barcodes,
+        )?;
         let addr = hub.local_addr();
         // Tests and scripts read the bound address (port 0) from this line.
         println!("hub listening on {addr}");

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use pos_core::sale::{BarcodeRules, Product};
 use pos_core::DeviceId;
 use pos_store::{AccountPolicy, Store};
 use pos_sync_store::RunningHub;
@@ -23,9 +24,10 @@ use tokio::net::{UnixListener, UnixStream};
 
 use crate::cmd::user::refused;
 use crate::context::CheckFailed;
+use crate::secrets::SecretInput;
 
-/// Largest request accepted (secrets and a reason fit many times over).
-const MAX_REQUEST: u64 = 16 * 1024;
+/// Largest request accepted: a catalogue import of some 10 000 products.
+const MAX_REQUEST: u64 = 16 * 1024 * 1024;
 /// A client that sends nothing within this is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,6 +41,17 @@ pub struct Actor {
     pub name: String,
     pub secret: String,
     pub totp: Option<String>,
+}
+
+impl Actor {
+    /// The actor `name` with their secret and TOTP code read from `input`.
+    pub fn from_input(name: &str, input: &mut SecretInput) -> anyhow::Result<Actor> {
+        Ok(Actor {
+            name: name.to_owned(),
+            secret: input.next(&format!("Secret of {name}"))?,
+            totp: input.next_optional(&format!("TOTP code of {name} (empty if none)"))?,
+        })
+    }
 }
 
 impl std::fmt::Debug for Actor {
@@ -61,6 +74,11 @@ pub enum Request {
         device: DeviceId,
         reason: String,
     },
+    /// `pos catalogue import`: checked rows, saved in one commit.
+    SaveProducts {
+        actor: Actor,
+        products: Vec<Product>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -73,6 +91,9 @@ pub enum Reply {
     Revoked {
         disconnected: bool,
     },
+    Saved {
+        saved: usize,
+    },
     /// The actor was refused or denied (exit 1).
     Refused(String),
     /// Something failed (exit 2).
@@ -84,6 +105,7 @@ pub fn listen(
     data_dir: &Path,
     hub: Arc<RunningHub>,
     policy: AccountPolicy,
+    rules: BarcodeRules,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let path = socket_path(data_dir);
     // A socket file left by a killed hub: we hold the data dir's lock, so it is not in use.
@@ -96,7 +118,7 @@ pub fn listen(
         .with_context(|| format!("cannot create the control socket {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot restrict {}", path.display()))?;
-    let policy = Arc::new(policy);
+    let policy = Arc::new((policy, rules));
     Ok(tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -120,7 +142,7 @@ pub fn listen(
 async fn serve_one(
     stream: UnixStream,
     hub: Arc<RunningHub>,
-    policy: Arc<AccountPolicy>,
+    policy: Arc<(AccountPolicy, BarcodeRules)>,
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
@@ -129,9 +151,11 @@ async fn serve_one(
         .await
         .context("no request within the time limit")??;
     let reply = match serde_json::from_str::<Request>(&line) {
-        Ok(request) => tokio::task::spawn_blocking(move || handle(&hub, &policy, request))
-            .await
-            .unwrap_or_else(|e| Reply::Failed(format!("the request crashed: {e}"))),
+        Ok(request) => {
+            tokio::task::spawn_blocking(move || handle(&hub, &policy.0, &policy.1, request))
+                .await
+                .unwrap_or_else(|e| Reply::Failed(format!("the request crashed: {e}")))
+        }
         Err(e) => Reply::Failed(format!("not a control request: {e}")),
     };
     let mut out = serde_json::to_vec(&reply)?;
@@ -140,7 +164,12 @@ async fn serve_one(
     Ok(())
 }
 
-fn handle(hub: &RunningHub, policy: &AccountPolicy, request: Request) -> Reply {
+fn handle(
+    hub: &RunningHub,
+    policy: &AccountPolicy,
+    rules: &BarcodeRules,
+    request: Request,
+) -> Reply {
     let outcome = match request {
         Request::EnrollCode { actor, ttl_min } => hub.with_store(|store| {
             let who = authenticate(store, &actor, policy)?;
@@ -169,6 +198,21 @@ fn handle(hub: &RunningHub, policy: &AccountPolicy, request: Request) -> Reply {
             .map(|()| Reply::Revoked {
                 disconnected: hub.disconnect(device, "this device was revoked"),
             }),
+        Request::SaveProducts { actor, products } => {
+            // Checked again here: the socket's client is trusted with nothing.
+            match products
+                .iter()
+                .find_map(|p| p.validate(rules).err().map(|e| (p, e)))
+            {
+                Some((p, e)) => Err(CheckFailed(format!("product {}: {e}", p.sku)).into()),
+                None => hub.with_store(|store| {
+                    let who = authenticate(store, &actor, policy)?;
+                    let saved = store.save_products(&who, products).map_err(refused)?;
+                    tracing::info!(actor = %actor.name, saved, "catalogue imported");
+                    Ok(Reply::Saved { saved })
+                }),
+            }
+        }
     };
     outcome.unwrap_or_else(|e| match e.downcast::<CheckFailed>() {
         Ok(refusal) => Reply::Refused(refusal.0),
