@@ -311,9 +311,9 @@ impl DemoHub {
 
     /// What the hub has stored of each terminal, beside the terminal's own head.
     fn show_view(&self, terminals: &[&Syncing]) -> anyhow::Result<()> {
-        let rows = self
+        let (rows, not_applied) = self
             .hub
-            .with_store(|s| s.sync_status())
+            .with_store(|s| -> pos_store::Result<_> { Ok((s.sync_status()?, s.not_applied()?)) })
             .context("cannot read the hub's sync status")?;
         println!("The hub's view (as `pos hub devices list` shows it):");
         for t in terminals {
@@ -328,6 +328,16 @@ impl DemoHub {
             println!(
                 "  {:<11} ({}) stored seq {} of its head {}, waiting {waiting}",
                 t.label, row.name, row.stored_seq, t.head
+            );
+        }
+        if !not_applied.is_empty() {
+            // The warnings on a first run: the demo's terminals make their own staff and
+            // catalogue (see terminal_setup), which the hub keeps in its log but does not apply.
+            println!(
+                "  {} records from the terminals (their own staff and catalogue) are kept in the \
+                 hub's log but not applied: the hub is authoritative for users, catalogue and \
+                 devices (a warning names each one when it arrives)",
+                not_applied.len()
             );
         }
         Ok(())
