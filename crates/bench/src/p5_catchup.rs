@@ -45,7 +45,7 @@ const SALES_PER_APPEND: u64 = 250;
 /// How often the bench looks at the hub's store for the last record.
 const POLL: Duration = Duration::from_millis(2);
 /// Far beyond any plausible catch-up time: only a stalled sync hits it.
-const PATIENCE: Duration = Duration::from_secs(600);
+const PATIENCE: Duration = Duration::from_secs(300);
 
 fn run(settings: &Settings) -> Result<Figure> {
     // The full run is the figure (at least 250 000 events); --quick uses fewer.
@@ -129,7 +129,7 @@ fn run(settings: &Settings) -> Result<Figure> {
                 storage.clone(),
                 head_watch.clone(),
             );
-            let stored = sync_rig::wait_stored(&read, term_id, n, POLL, PATIENCE);
+            let stored = sync_rig::wait_stored(&link, &read, term_id, n, POLL, PATIENCE);
             let took = start.elapsed();
             link.stop(&term_rt);
             hub_rt.block_on(hub.shutdown());

@@ -155,8 +155,15 @@ fn run(settings: &Settings) -> Result<Figure> {
     });
     let link = Link::start(&term_rt, &enrolled, hub.local_addr(), storage, head.clone());
     // The setup's records (staff, catalogue, stock, shift) reach the hub first.
-    sync_rig::wait_stored(&read, term_id, head.load(Ordering::Acquire), POLL, PATIENCE)
-        .context("the terminal's setup did not reach the hub")?;
+    sync_rig::wait_stored(
+        &link,
+        &read,
+        term_id,
+        head.load(Ordering::Acquire),
+        POLL,
+        PATIENCE,
+    )
+    .context("the terminal's setup did not reach the hub")?;
 
     let measured = (|| {
         let (mut visible, mut commit) = (Samples::default(), Samples::default());
@@ -172,7 +179,7 @@ fn run(settings: &Settings) -> Result<Figure> {
                 let committed = start.elapsed();
                 (start, committed, engine.store().head().0)
             };
-            sync_rig::wait_stored(&read, term_id, seq, POLL, PATIENCE)
+            sync_rig::wait_stored(&link, &read, term_id, seq, POLL, PATIENCE)
                 .with_context(|| format!("sale {round} did not reach the hub"))?;
             let took = start.elapsed();
             if round >= warmup {

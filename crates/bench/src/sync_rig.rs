@@ -18,8 +18,8 @@ use pos_core::{DeviceId, DeviceRole};
 use pos_store::{DataDirLock, Store};
 use pos_sync::OriginState;
 use pos_sync_net::{
-    Backoff, EnrollRequest, EnrollmentCode, HubNames, HubPki, HubServerConfig, TerminalClient,
-    TerminalClientConfig, TerminalIdentity, TerminalStorage, TerminalTls,
+    Backoff, EnrollRequest, EnrollmentCode, HubNames, HubPki, HubServerConfig, SyncStatus,
+    TerminalClient, TerminalClientConfig, TerminalIdentity, TerminalStorage, TerminalTls,
 };
 use pos_sync_store::RunningHub;
 use tokio::runtime::Runtime;
@@ -168,6 +168,7 @@ pub fn enroll(
 /// The terminal's sync link, as firmware/src/cmd/sync_link.rs runs it: the client, and the
 /// store's head watch looked at every [`HEAD_POLL`].
 pub struct Link {
+    status: watch::Receiver<SyncStatus>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -185,8 +186,12 @@ impl Link {
         config.hub_addr = hub_addr.to_string();
         let identity = enrolled.identity.clone();
         let (stop, mut stopped) = watch::channel(false);
+        let client = {
+            let _runtime = rt.enter();
+            TerminalClient::spawn(config, identity, storage)
+        };
+        let status = client.status();
         let task = rt.spawn(async move {
-            let client = TerminalClient::spawn(config, identity, storage);
             let mut poll = tokio::time::interval(HEAD_POLL);
             loop {
                 tokio::select! {
@@ -196,7 +201,21 @@ impl Link {
             }
             client.shutdown().await;
         });
-        Link { stop, task }
+        Link { status, stop, task }
+    }
+
+    /// Why syncing cannot succeed (the hub refused the terminal's chain), if so.
+    fn refused(&self) -> Option<String> {
+        self.status.borrow().refused.clone()
+    }
+
+    /// The last connection failure, for a message.
+    fn last_error(&self) -> String {
+        self.status
+            .borrow()
+            .last_error
+            .clone()
+            .map_or_else(String::new, |e| format!(" (last sync error: {e})"))
     }
 
     /// Close the connection and end the client.
@@ -207,8 +226,10 @@ impl Link {
 }
 
 /// Poll `read` (a read-only connection to the hub's store, beside the running hub) every
-/// `every` until it holds `origin` up to `seq`; fail after `patience`.
+/// `every` until it holds `origin` up to `seq`; fail when `link` reports that the hub refused
+/// the chain, or after `patience`.
 pub fn wait_stored(
+    link: &Link,
     read: &Store,
     origin: DeviceId,
     seq: u64,
@@ -221,11 +242,15 @@ pub fn wait_stored(
         if state.last_seq >= seq {
             return Ok(state);
         }
+        if let Some(why) = link.refused() {
+            bail!("the hub refused the terminal's records: {why}");
+        }
         if Instant::now() > deadline {
             bail!(
-                "the hub stored the terminal's records up to seq {} of {seq} within {} s",
+                "the hub stored the terminal's records only up to seq {} of {seq} within {} s{}",
                 state.last_seq,
-                patience.as_secs()
+                patience.as_secs(),
+                link.last_error()
             );
         }
         std::thread::sleep(every);
