@@ -877,6 +877,12 @@ fn apply(projections: &[Box<dyn Projection>], tx: &Transaction<'_>, event: &Even
 /// these modules received from other devices are kept in the log but change nothing.
 pub const HUB_AUTHORITATIVE: [&str; 4] = ["catalogue", "settings", "user", "device"];
 
+/// Whether this device keeps received records of `module` without applying them, by the
+/// conflict policy: the hub, for the modules it is authoritative for.
+pub(crate) fn kept_by_policy(own: &Identity, module: &str) -> bool {
+    own.role == DeviceRole::Hub && HUB_AUTHORITATIVE.contains(&module)
+}
+
 /// Tables that are neither log nor a module's projection but derived from the log like one:
 /// emptied and refilled by `rebuild`.
 const DERIVED_TABLES: [&str; 1] = ["sync_not_applied"];
@@ -898,7 +904,8 @@ pub(crate) fn apply_event(
         return Ok(None);
     }
     let sqlite = |e| StoreError::sqlite(path, e);
-    let why = if own.role == DeviceRole::Hub && HUB_AUTHORITATIVE.contains(&event.module.as_str()) {
+    let by_policy = kept_by_policy(own, &event.module);
+    let why = if by_policy {
         format!(
             "the hub is authoritative for module `{}`: a record written on another device is kept but not applied",
             event.module
@@ -919,13 +926,26 @@ pub(crate) fn apply_event(
             Err(other) => return Err(other),
         }
     };
-    tracing::warn!(
-        origin = %event.origin,
-        seq = event.seq,
-        "{}.{} received but not applied: {why}",
-        event.module,
-        event.kind
-    );
+    // Kept by policy is what the conflict policy expects (every enrolled terminal registers
+    // itself and its hub in its own chain), so only a debug line; the ingest counts them per
+    // batch. A projection's refusal is a real conflict: a warning.
+    if by_policy {
+        tracing::debug!(
+            origin = %event.origin,
+            seq = event.seq,
+            "{}.{} received but not applied: {why}",
+            event.module,
+            event.kind
+        );
+    } else {
+        tracing::warn!(
+            origin = %event.origin,
+            seq = event.seq,
+            "{}.{} received but not applied: {why}",
+            event.module,
+            event.kind
+        );
+    }
     tx.prepare_cached(
         "INSERT OR REPLACE INTO sync_not_applied (origin, seq, module, kind, why)
          VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -38,8 +38,9 @@ use crate::accounts::AccountError;
 use crate::error::{Result, StoreError};
 use crate::projection::{payload, Projection, Refusal};
 use crate::store::{
-    apply_event, insert_event_if_new, now_ms, row_to_event, uuid_from, write_signed, Commit,
-    DeviceRecord, Store, VerifyError, EVENT_COLUMNS, INSERT_CHECKPOINT_IF_NEW, UPSERT_SEAL,
+    apply_event, insert_event_if_new, kept_by_policy, now_ms, row_to_event, uuid_from,
+    write_signed, Commit, DeviceRecord, Store, VerifyError, EVENT_COLUMNS,
+    INSERT_CHECKPOINT_IF_NEW, UPSERT_SEAL,
 };
 
 /// A received clock more than this far ahead of our wall clock is not merged into ours: one
@@ -455,6 +456,18 @@ impl Store {
         tx.commit().map_err(db)?;
         if let Some(hlc) = merge {
             self.clock.observe(hlc, wall);
+        }
+        let kept = not_applied
+            .iter()
+            .filter(|n| kept_by_policy(&self.identity, &n.module))
+            .count();
+        if kept > 0 {
+            tracing::info!(
+                %origin,
+                records = kept,
+                "kept without applying {kept} record(s) of hub-authoritative modules written on \
+                 the origin (conflict policy)"
+            );
         }
         Ok(IngestOutcome {
             origin,
