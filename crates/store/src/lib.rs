@@ -17,6 +17,12 @@ mod print;
 mod projection;
 mod sales;
 mod schema;
+
+/// The database schema version this build writes (`PRAGMA user_version` after migrating):
+/// a backup from a newer one cannot be restored by it.
+pub fn schema_version() -> i64 {
+    schema::latest_version()
+}
 mod store;
 mod sync;
 
