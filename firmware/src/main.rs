@@ -71,17 +71,30 @@ enum Command {
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
 /// tool should end quietly instead, like every other Unix tool.
+///
+/// Not for the commands that talk over the network (the services, the demo, enrollment): with
+/// SIGPIPE at its default, writing to a TCP connection the peer has reset kills the whole
+/// process without a word (a terminal dropping off the network took the hub down with it).
+/// They keep Rust's default and see the write fail with EPIPE instead.
 #[allow(unsafe_code)]
-fn restore_sigpipe() {
+fn restore_sigpipe(command: &Command) {
     use nix::sys::signal::{signal, SigHandler, Signal};
-    // SAFETY: called first thing in main, before any thread exists; SIG_DFL installs no Rust
-    // handler, so no async-signal-safety rules are involved.
+    let networked = match command {
+        Command::Terminal(_) | Command::Demo(_) | Command::Enroll(_) => true,
+        Command::Hub(h) => h.command.is_none(),
+        _ => false,
+    };
+    if networked {
+        return;
+    }
+    // SAFETY: called in main before any thread exists (argument parsing starts none); SIG_DFL
+    // installs no Rust handler, so no async-signal-safety rules are involved.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 fn main() -> ExitCode {
-    restore_sigpipe();
     let cli = Cli::parse();
+    restore_sigpipe(&cli.command);
     // Long-running services (`pos terminal`, later `pos hub`) log at the configured level;
     // the other commands print their result and only warn.
     let service = matches!(cli.command, Command::Terminal(_))
