@@ -44,6 +44,58 @@ pub struct Config {
     pub sale: SaleSection,
     /// `[devices]`: receipt printer, cash drawer, scanner, customer display.
     pub devices: DevicesSection,
+    /// `[backup]`: where backups go, their key, schedule and retention.
+    pub backup: BackupSection,
+}
+
+/// `[backup]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSection {
+    /// Directory for backup files. Default "" = `<data_dir>/backups`.
+    pub dir: PathBuf,
+    /// Key file for unattended (scheduled) backups, made with `pos backup keygen`.
+    /// Default "" = none. Either this or `passphrase_file` is needed for the schedule.
+    pub key_file: PathBuf,
+    /// File holding the passphrase for unattended backups (first line). Default "" = none.
+    pub passphrase_file: PathBuf,
+    /// Make scheduled backups at all. Default true (they only run once a key is configured).
+    pub scheduled: bool,
+    /// Local time of the daily backup, "HH:MM". Default "02:30".
+    pub daily_at: String,
+    /// Hourly snapshots besides the daily backup (the hub; terminals keep the daily safety
+    /// copy only). Default true.
+    pub hourly: bool,
+    /// Retention: newest backup of each of the last N hours / days / months. Defaults 24, 14,
+    /// 12; valid 0..=1000.
+    pub keep_hourly: u32,
+    pub keep_daily: u32,
+    pub keep_monthly: u32,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            key_file: PathBuf::new(),
+            passphrase_file: PathBuf::new(),
+            scheduled: true,
+            daily_at: "02:30".to_owned(),
+            hourly: true,
+            keep_hourly: 24,
+            keep_daily: 14,
+            keep_monthly: 12,
+        }
+    }
+}
+
+impl BackupSection {
+    /// Hours and minutes of `daily_at` (validated when the config is loaded).
+    pub fn daily_time(&self) -> Option<(u8, u8)> {
+        let (h, m) = self.daily_at.split_once(':')?;
+        let (h, m) = (h.parse::<u8>().ok()?, m.parse::<u8>().ok()?);
+        (h < 24 && m < 60 && self.daily_at.len() == 5).then_some((h, m))
+    }
 }
 
 /// `[device]` section.
@@ -776,6 +828,29 @@ impl Config {
                 ));
             }
         }
+        if self.backup.daily_time().is_none() {
+            return Err(out_of_range(
+                "backup.daily_at",
+                format!("{:?} is not a time of day", self.backup.daily_at),
+                "use HH:MM in 24-hour local time, e.g. \"02:30\"".to_owned(),
+            ));
+        }
+        for (key, value) in [
+            ("backup.keep_hourly", self.backup.keep_hourly),
+            ("backup.keep_daily", self.backup.keep_daily),
+            ("backup.keep_monthly", self.backup.keep_monthly),
+        ] {
+            range(key, value, 0, 1000, "backups to keep")?;
+        }
+        if !self.backup.key_file.as_os_str().is_empty()
+            && !self.backup.passphrase_file.as_os_str().is_empty()
+        {
+            return Err(out_of_range(
+                "backup.passphrase_file",
+                "both key_file and passphrase_file are set".to_owned(),
+                "set only one of them".to_owned(),
+            ));
+        }
         range(
             "sync.retry_max_s",
             self.sync.retry_max_s,
@@ -862,7 +937,7 @@ const TABLES: &[(&str, &[&str])] = &[
     (
         "",
         &[
-            "device", "log", "store", "hub", "sync", "auth", "sale", "devices",
+            "device", "log", "store", "hub", "sync", "auth", "sale", "devices", "backup",
         ],
     ),
     (
@@ -921,6 +996,20 @@ const TABLES: &[(&str, &[&str])] = &[
     ),
     ("hub", &["listen", "offline_alert_min"]),
     ("sync", &["hub", "retry_max_s"]),
+    (
+        "backup",
+        &[
+            "dir",
+            "key_file",
+            "passphrase_file",
+            "scheduled",
+            "daily_at",
+            "hourly",
+            "keep_hourly",
+            "keep_daily",
+            "keep_monthly",
+        ],
+    ),
     (
         "auth",
         &[

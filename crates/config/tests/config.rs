@@ -280,6 +280,16 @@ fn upper_bounds_are_enforced() {
         ),
         ("[sync]\nretry_max_s = 0\n", "sync.retry_max_s", "1..=3600"),
         (
+            "[backup]\ndaily_at = \"25:00\"\n",
+            "backup.daily_at",
+            "HH:MM",
+        ),
+        (
+            "[backup]\nkeep_daily = 1001\n",
+            "backup.keep_daily",
+            "0..=1000",
+        ),
+        (
             "[hub]\noffline_alert_min = 0\n",
             "hub.offline_alert_min",
             "1..=10080",
