@@ -280,11 +280,6 @@ fn upper_bounds_are_enforced() {
         ),
         ("[sync]\nretry_max_s = 0\n", "sync.retry_max_s", "1..=3600"),
         (
-            "[backup]\ndaily_at = \"25:00\"\n",
-            "backup.daily_at",
-            "HH:MM",
-        ),
-        (
             "[backup]\nkeep_daily = 1001\n",
             "backup.keep_daily",
             "0..=1000",
@@ -308,6 +303,26 @@ fn upper_bounds_are_enforced() {
         );
         assert!(msg.contains(&format!("valid range is {range}")), "{msg}");
     }
+}
+
+#[test]
+fn a_backup_time_that_is_no_time_of_day_is_refused_with_the_format() {
+    for bad in ["25:00", "2:30", "02:60", "noon"] {
+        let err = parse(&format!("[backup]\ndaily_at = \"{bad}\"\n")).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ConfigError::OutOfRange {
+                    key: "backup.daily_at",
+                    line: Some(2),
+                    ..
+                }
+            ),
+            "{bad}: {err:?}"
+        );
+        assert!(err.to_string().contains("HH:MM"), "{err}");
+    }
+    assert!(parse("[backup]\ndaily_at = \"23:59\"\n").is_ok());
 }
 
 #[test]
