@@ -239,6 +239,65 @@ fn assert_hub_holds_both_terminals(root: &Path) -> Vec<u64> {
     heads
 }
 
+/// `pos audit log --json` of `data`: every record as JSON.
+fn audit_log(data: &Path) -> Vec<serde_json::Value> {
+    let out = pos(&[
+        "audit",
+        "log",
+        "--json",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `pos catalogue list --json` of `data`.
+fn catalogue(data: &Path) -> serde_json::Value {
+    let out = pos(&[
+        "catalogue",
+        "list",
+        "--json",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// How many records of the master-data modules (users, catalogue, settings) `data`'s log
+/// holds, by the name of the device that wrote them.
+fn master_data_authors(data: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut authors = std::collections::BTreeMap::new();
+    for r in audit_log(data) {
+        if ["user", "catalogue", "settings"].contains(&r["module"].as_str().unwrap()) {
+            *authors
+                .entry(r["device"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    authors
+}
+
+/// The demo's terminals hold the hub's master data and none of their own: each one's
+/// catalogue is the hub's, and every user, catalogue and settings record in its log was
+/// written by the hub (so the hub has nothing of theirs to refuse).
+fn assert_master_data_came_from_the_hub(root: &Path) {
+    let hub = root.join("hub");
+    let products = catalogue(&hub);
+    assert_eq!(products.as_array().unwrap().len(), 10, "{products}");
+    let on_hub = master_data_authors(&hub);
+    assert_eq!(on_hub.keys().collect::<Vec<_>>(), ["hub"], "{on_hub:?}");
+    for n in 1..=2 {
+        let till = root.join(format!("terminal-{n}"));
+        assert_eq!(catalogue(&till), products, "terminal-{n}'s catalogue");
+        assert_eq!(master_data_authors(&till), on_hub, "terminal-{n}'s log");
+    }
+}
+
 #[test]
 fn demo_terminals_enroll_and_sync_their_logs_to_the_hub() {
     let dir = tempfile::tempdir().unwrap();
@@ -252,9 +311,22 @@ fn demo_terminals_enroll_and_sync_their_logs_to_the_hub() {
         2,
         "{stdout}"
     );
+    // The hub owns the staff and the catalogue; the terminals receive them before trading.
+    assert_eq!(
+        stdout.matches("received the hub's master data").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("nothing left unapplied"), "{stdout}");
+    assert!(
+        !stdout.contains("WARN") && !stderr.contains("WARN"),
+        "{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("terminal-2  synced"), "{stdout}");
     assert!(stdout.contains("hub         OK"), "{stdout}");
     let first = assert_hub_holds_both_terminals(dir.path());
+    assert_master_data_came_from_the_hub(dir.path());
+    let master = master_data_authors(&dir.path().join("hub"));
 
     // Again on the same devices: no new enrollment, both reconnect (to this run's port) and
     // the hub stores what they sold today.
@@ -271,6 +343,10 @@ fn demo_terminals_enroll_and_sync_their_logs_to_the_hub() {
         second[0] > first[0] && second[1] > first[1],
         "{first:?} {second:?}"
     );
+    // Nothing saved twice: the hub's master data is as the first run left it.
+    assert!(stdout.contains("nothing left unapplied"), "{stdout}");
+    assert_master_data_came_from_the_hub(dir.path());
+    assert_eq!(master_data_authors(&dir.path().join("hub")), master);
 }
 
 #[test]

@@ -26,8 +26,9 @@ impl Env {
         let config = dir.path().join("pos.toml");
         std::fs::write(&config, "[auth]\nmfa_roles = []\n").unwrap();
         let hub = dir.path().join("hub");
-        // `pos demo` makes the terminal: staff and catalogue for `--sim-sales` (enrolled with
-        // the demo's own hub, so this test enrolls it here with --force).
+        // `pos demo` makes the terminal, enrolled with the demo's own hub (so this test
+        // enrolls it here with --force), which gave it the staff and catalogue `--sim-sales`
+        // sells with.
         let till = dir.path().join("demo").join("terminal-1");
         Env {
             config,
@@ -306,6 +307,20 @@ fn a_terminal_enrolls_syncs_its_log_to_the_hub_and_is_refused_once_revoked() {
     let sales = log.lines().filter(|l| l.contains("sale.completed")).count();
     // The demo's day sold two, the run five.
     assert_eq!(sales, 2 + 5, "{log}");
+    // With the demo hub's cashier and products already there, --sim-sales created nothing:
+    // no user or catalogue record of the terminal's own.
+    assert!(
+        !show(&out).contains("created on this terminal"),
+        "{}",
+        show(&out)
+    );
+    let json = env.ok(&env.till, &["audit", "log", "--json"], "");
+    for line in json.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if ["user", "catalogue"].contains(&r["module"].as_str().unwrap()) {
+            assert_ne!(r["device"], "till-1", "{r}");
+        }
+    }
     env.ok(&env.till, &["audit", "verify"], "");
     let row = terminal_row(&env.devices(), "till-1");
     assert_eq!(row["role"], "terminal", "{row}");

@@ -1,6 +1,10 @@
 //! `pos demo`: a hub and two terminals syncing over real mutual TLS on loopback. The hub runs
-//! the real sync service (`RunningHub`, as `pos hub` does) on 127.0.0.1 and a free port; the
-//! terminals enroll with one-time codes over the real enrollment exchange (first run only);
+//! the real sync service (`RunningHub`, as `pos hub` does) on 127.0.0.1 and a free port. It owns
+//! the master data (DESIGN.md: users, roles, catalogue, settings are hub-authoritative): the
+//! demo staff, tax rates, catalogue with quick keys and receipt footer are made on the hub
+//! (`hub_setup`). The terminals enroll with one-time codes over the real enrollment exchange
+//! (first run only), then receive that master data over their sync link before they trade
+//! (`receive_master_data`); they create no user and no product of their own. Then
 //! terminal-1 trades a scripted day through the real engine (logins, scans, discounts with
 //! approvals, a void, a refund, a post-void, split payments, cash moves, shift close with Z
 //! report) and terminal-2 a few sales, each syncing through `TerminalClient` once its sales
@@ -18,8 +22,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::Args;
 use pos_audit::EventDraft;
-use pos_core::payloads::SettingChanged;
+use pos_core::payloads::{DeviceRegistered, SettingChanged};
 use pos_core::sale::barcode::check_digit;
+use pos_core::sale::events::{TaxRateSaved, CATALOGUE as CATALOGUE_MODULE};
 use pos_core::sale::{
     Discount, LineNo, Money, Product, Quantity, RefundRequest, TaxRate, Tender, Unit,
 };
@@ -43,10 +48,13 @@ use crate::context::{open_at, Context};
 #[derive(Debug, Args)]
 #[command(
     after_help = "What runs: the demo hub is the real hub sync service (`pos hub`) on \
-127.0.0.1 and a free port (printed). Two terminals, terminal-1 and terminal-2, enroll with it \
-over TLS with one-time codes the demo's manager creates on the hub. terminal-1 trades a \
-scripted day (--sales N) and terminal-2 rings up a few sales; each then syncs its log to the \
-hub over mutual TLS (selling never waits on the network). The demo waits until the hub has \
+127.0.0.1 and a free port (printed). It owns the master data: the staff, the catalogue with \
+its tax rates and quick keys, and the settings are made there. Two terminals, terminal-1 and \
+terminal-2, enroll with it over TLS with one-time codes the demo's manager creates on the hub, \
+and receive the hub's users and catalogue over their sync link before they trade (their \
+cashiers log in with the hub's users). terminal-1 trades a scripted day (--sales N) and \
+terminal-2 rings up a few sales; each then syncs its log to the hub over mutual TLS (selling \
+never waits on the network). The demo waits until the hub has \
 stored both logs, shows the hub's view (stored seq against each terminal's head), verifies \
 every log and stops the hub.
 
@@ -114,14 +122,20 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         cfg.header = vec!["Corner Bakery & Grocer".into(), "1 Market Street".into()];
         cfg.footer = vec!["Thank you for shopping local!".into()];
     }
-    let mut terminals = Vec::new();
+    // The terminals create no users and no catalogue: they enroll, then take the hub's.
+    let mut enrolling = Vec::new();
     for n in 1..=2 {
         let label = format!("terminal-{n}");
         let dir = root.join(&label);
         let mut store = open_or_init(ctx, &dir, DeviceRole::Terminal, &format!("till-{n}"))?;
         let tls = enrolled(ctx, &mut store, &label, &hub)?;
+        enrolling.push((label, store, tls));
+    }
+    let stores = receive_master_data(&hub, enrolling)?;
+    let mut terminals = Vec::new();
+    for (label, store, tls) in stores {
         let mut engine = Engine::new(store, cfg.clone());
-        terminal_setup(&mut engine, ctx)?;
+        first_delivery(&mut engine).with_context(|| label.clone())?;
         terminals.push((label, engine, tls));
     }
     let (label2, mut engine2, tls2) = terminals.pop().context("two terminals were set up")?;
@@ -216,7 +230,8 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
     }
     let till = root.join("terminal-1");
     println!(
-        "Demo users (demo secrets): {} / {}; supervisor {} PIN {}; cashiers {} PIN {}, {} PIN {}",
+        "Demo users, the hub's, synced to the terminals (demo secrets): {} / {}; supervisor {} \
+         PIN {}; cashiers {} PIN {}, {} PIN {}",
         MANAGER.0,
         MANAGER.1,
         SUPERVISOR.0,
@@ -233,6 +248,10 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
         "  echo {} | pos login --user {} --data-dir {}",
         CASHIERS[0].1,
         CASHIERS[0].0,
+        till.display()
+    );
+    println!(
+        "  pos catalogue list --data-dir {}   (the hub's catalogue, received by sync)",
         till.display()
     );
     println!("  pos hub devices list --data-dir {}", hub_dir.display());
@@ -330,14 +349,31 @@ impl DemoHub {
                 t.label, row.name, row.stored_seq, t.head
             );
         }
-        if !not_applied.is_empty() {
-            // The warnings on a first run: the demo's terminals make their own staff and
-            // catalogue (see terminal_setup), which the hub keeps in its log but does not apply.
+        // On the hub, a terminal's record of a hub-authoritative module is kept in the log
+        // without being applied (the conflict policy). Every enrolled terminal writes two: its
+        // own registration and its record of the hub it enrolled with (the hub's registry has
+        // both already). Anything else left unapplied would be a terminal's own master data, or
+        // a record a projection refused (a warning named it when it arrived).
+        let (devices, other): (Vec<_>, Vec<_>) = not_applied
+            .iter()
+            .partition(|n| n.module == DeviceRegistered::MODULE);
+        if other.is_empty() {
             println!(
-                "  {} records from the terminals (their own staff and catalogue) are kept in the \
-                 hub's log but not applied: the hub is authoritative for users, catalogue and \
-                 devices (a warning names each one when it arrives)",
-                not_applied.len()
+                "  nothing left unapplied: the hub applied every record the terminals sent, \
+                 except their {} records of their own device registry, which it keeps in its \
+                 log as the policy says (the hub's registry is authoritative)",
+                devices.len()
+            );
+        } else {
+            let mut modules: Vec<&str> = other.iter().map(|n| n.module.as_str()).collect();
+            modules.sort_unstable();
+            modules.dedup();
+            println!(
+                "  {} records from the terminals (modules {}) are kept in the hub's log but not \
+                 applied: the hub is authoritative for users, catalogue, settings and devices, or \
+                 a projection refused them (a warning named each refusal as it arrived)",
+                other.len(),
+                modules.join(", ")
             );
         }
         Ok(())
@@ -490,6 +526,18 @@ impl Syncing {
         })
     }
 
+    /// How far this terminal holds the hub's chain (its master data, other modules redacted).
+    fn hub_seq(&self, hub: DeviceId) -> anyhow::Result<u64> {
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(store.origin_state(hub)?.last_seq)
+    }
+
+    /// How many users and products this terminal holds.
+    fn master_data(&self) -> anyhow::Result<(usize, usize)> {
+        let store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((store.users()?.len(), store.products()?.len()))
+    }
+
     /// Close the connection and take the store back.
     fn stop(self, runtime: &tokio::runtime::Handle) -> anyhow::Result<Store> {
         runtime.block_on(self.client.shutdown());
@@ -575,6 +623,123 @@ fn wait_synced(terminals: &[&Syncing], deadline: Duration) -> anyhow::Result<()>
     }
 }
 
+/// How long a terminal waits for the hub's master data before it trades.
+const MASTER_DATA_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Before they trade, the enrolled terminals take the hub's master data over their sync link
+/// (users with their credential verifiers, roles, catalogue with tax rates and quick keys,
+/// settings: the modules of `pos_store::HUB_AUTHORITATIVE` they subscribe to). Both connect at
+/// once; each is done when it holds the hub's chain up to the hub's head as it is now (records
+/// of other modules arrive redacted). Fails after [`MASTER_DATA_DEADLINE`] with what the late
+/// terminal last heard: a demo terminal has no cashier and no product of its own.
+fn receive_master_data(
+    hub: &DemoHub,
+    terminals: Vec<(String, Store, TerminalTls)>,
+) -> anyhow::Result<Vec<(String, Store, TerminalTls)>> {
+    let handle = hub.runtime.handle();
+    let target = hub.hub.with_store(|s| s.head().0);
+    println!("Terminals take the hub's users, catalogue and settings (up to its seq {target}):");
+    let mut syncing = Vec::new();
+    for (label, store, tls) in terminals {
+        let s = Syncing::start(handle, &label, store, &tls, hub.addr)?;
+        syncing.push((s, tls));
+    }
+    let start = Instant::now();
+    let mut shown = start;
+    let mut done = vec![false; syncing.len()];
+    loop {
+        let mut late = Vec::new();
+        for (i, (t, _)) in syncing.iter().enumerate() {
+            let status = t.client.status().borrow().clone();
+            if let Some(why) = &status.refused {
+                anyhow::bail!("{} could not sync: the hub refused its log: {why}", t.label);
+            }
+            let have = t.hub_seq(hub.id)?;
+            if have >= target {
+                if !done[i] {
+                    done[i] = true;
+                    let (users, products) = t.master_data()?;
+                    println!(
+                        "  {:<11} received the hub's master data: {users} users, {products} \
+                         products",
+                        t.label
+                    );
+                }
+            } else {
+                late.push((t, status, have));
+            }
+        }
+        if late.is_empty() {
+            break;
+        }
+        if start.elapsed() >= MASTER_DATA_DEADLINE {
+            let why: Vec<String> = late
+                .iter()
+                .map(|(t, s, have)| {
+                    let reason = s.last_error.clone().unwrap_or_else(|| {
+                        if s.online {
+                            "still receiving".into()
+                        } else {
+                            "no connection to the hub".into()
+                        }
+                    });
+                    format!(
+                        "{} did not receive the hub's users and catalogue within {} s: {reason} \
+                         (it holds the hub's log up to seq {have} of {target})",
+                        t.label,
+                        MASTER_DATA_DEADLINE.as_secs()
+                    )
+                })
+                .collect();
+            anyhow::bail!(
+                "{}; a demo terminal trades only with the hub's cashiers and products",
+                why.join("; ")
+            );
+        }
+        if shown.elapsed() >= Duration::from_secs(1) {
+            shown = Instant::now();
+            let progress: Vec<String> = late
+                .iter()
+                .map(|(t, s, have)| {
+                    let link = if s.online { "online" } else { "connecting" };
+                    format!("{} {have}/{target} ({link})", t.label)
+                })
+                .collect();
+            println!("  waiting: {}", progress.join(", "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stores = Vec::new();
+    for (t, tls) in syncing {
+        let label = t.label.clone();
+        let store = t.stop(handle)?;
+        let cashiers = store.users()?;
+        for (name, _) in CASHIERS {
+            if !cashiers.iter().any(|u| u.name == name) {
+                anyhow::bail!(
+                    "{label} received the hub's master data, but the hub has no cashier `{name}`"
+                );
+            }
+        }
+        stores.push((label, store, tls));
+    }
+    Ok(stores)
+}
+
+/// A terminal's first goods delivery (once, before its first sale): stock is counted per
+/// device (commutative movements), not master data, so each till receives its own.
+fn first_delivery(engine: &mut Engine) -> anyhow::Result<()> {
+    if !engine.store().stock_levels()?.is_empty() {
+        return Ok(());
+    }
+    engine.login(Credentials::new(MANAGER.0, MANAGER.1))?;
+    for (sku, ..) in CATALOGUE {
+        engine.receive_stock(sku, Quantity::units(200), "delivery-0001", None)?;
+    }
+    engine.logout()?;
+    Ok(())
+}
+
 fn open_or_init(ctx: &Context, dir: &Path, role: DeviceRole, name: &str) -> anyhow::Result<Store> {
     match Store::open(dir, ctx.store_options()) {
         Ok(store) => Ok(store),
@@ -588,15 +753,20 @@ fn open_or_init(ctx: &Context, dir: &Path, role: DeviceRole, name: &str) -> anyh
     }
 }
 
-/// First run on a device: the first admin (one-time password changed, TOTP enrolled) creates
-/// the demo staff. Returns nothing on later runs: the users exist.
-fn create_staff(
-    store: &mut Store,
-    ctx: &Context,
-    staff: &[(&str, &str, &str)],
-) -> anyhow::Result<()> {
+/// The demo staff: (name, role, secret). The hub owns them; terminals receive them by sync.
+const STAFF: [(&str, &str, &str); 4] = [
+    (MANAGER.0, "manager", MANAGER.1),
+    (SUPERVISOR.0, "supervisor", SUPERVISOR.1),
+    (CASHIERS[0].0, "cashier", CASHIERS[0].1),
+    (CASHIERS[1].0, "cashier", CASHIERS[1].1),
+];
+
+/// First run on a device without users: the first admin (one-time password changed, TOTP
+/// enrolled) creates the demo staff. Does nothing once any user exists; returns whether it
+/// created them.
+fn create_staff(store: &mut Store, ctx: &Context) -> anyhow::Result<bool> {
     if store.has_users()? {
-        return Ok(());
+        return Ok(false);
     }
     let policy = ctx.account_policy();
     let (_, one_time) = store.bootstrap_admin("admin")?;
@@ -605,11 +775,11 @@ fn create_staff(
         .context("the admin role enrols a second factor")?;
     let code = pos_auth::totp_code(&totp, pos_store::now_ms() / 1000);
     let admin = store.authenticate("admin", ADMIN_PASSWORD, Some(&code), &policy)?;
-    for (name, role, secret) in staff {
-        let (_, first) = store.add_user(&admin, name, &title(name), &[(*role).to_owned()])?;
+    for (name, role, secret) in STAFF {
+        let (_, first) = store.add_user(&admin, name, &title(name), &[role.to_owned()])?;
         store.change_secret(name, &first, secret, None, &policy)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 fn title(name: &str) -> String {
@@ -619,27 +789,130 @@ fn title(name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The demo shop's tax rates.
+fn tax_rates() -> [TaxRate; 2] {
+    [
+        TaxRate {
+            class: "reduced".into(),
+            name: "Reduced".into(),
+            rate_bp: 700,
+        },
+        TaxRate {
+            class: "standard".into(),
+            name: "Standard".into(),
+            rate_bp: 1900,
+        },
+    ]
+}
+
+/// The demo catalogue as products (new ids: saving keeps the stored id of a known SKU), each
+/// checked as the hub checks what it publishes; quick keys in catalogue order.
+fn demo_products() -> anyhow::Result<Vec<Product>> {
+    let rules = pos_core::sale::BarcodeRules::default();
+    CATALOGUE
+        .iter()
+        .enumerate()
+        .map(|(i, (sku, name, unit, price, tax, code))| {
+            let barcode = if code.len() == 12 {
+                ean13(code)
+            } else {
+                (*code).to_owned()
+            };
+            let product = Product {
+                id: ProductId::new_v7(),
+                sku: (*sku).into(),
+                name: (*name).into(),
+                unit: *unit,
+                price: Money(*price),
+                cost: Money(price * 55 / 100),
+                tax_class: (*tax).into(),
+                category: if *tax == "standard" {
+                    "household"
+                } else {
+                    "food"
+                }
+                .into(),
+                quick_key: u16::try_from(i + 1).ok(),
+                active: true,
+                barcodes: vec![barcode],
+            };
+            product
+                .validate(&rules)
+                .with_context(|| format!("demo product {sku}"))?;
+            Ok(product)
+        })
+        .collect()
+}
+
+/// The hub's master data, which the terminals receive by sync: the staff (first run), the tax
+/// rates, the catalogue with its quick keys and the receipt footer. Later runs change nothing
+/// that is already as wanted (no duplicate users, products or rates).
 fn hub_setup(hub: &mut Store, ctx: &Context) -> anyhow::Result<()> {
-    create_staff(hub, ctx, &[(MANAGER.0, "manager", MANAGER.1)])?;
+    let created = create_staff(hub, ctx)?;
+    let users = hub.users()?;
+    let missing: Vec<&str> = STAFF
+        .iter()
+        .map(|(name, ..)| *name)
+        .filter(|name| !users.iter().any(|u| u.name == *name))
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "the demo hub has no user {}: its data dir was made by an older demo; run the demo \
+             with a new --data-dir",
+            missing.join(", ")
+        );
+    }
     let manager = hub.authenticate(MANAGER.0, MANAGER.1, None, &ctx.account_policy())?;
+    let mut drafts = Vec::new();
+    let stored = hub.tax_rates()?;
+    for rate in tax_rates() {
+        let before = stored.iter().find(|r| r.class == rate.class).cloned();
+        if before.as_ref() != Some(&rate) {
+            if drafts.is_empty() {
+                hub.authorize(&manager, pos_auth::Permission::CatalogueEdit, None)?;
+            }
+            drafts.push(
+                EventDraft::json(
+                    CATALOGUE_MODULE,
+                    TaxRateSaved::KIND,
+                    &TaxRateSaved { rate, before },
+                )
+                .by(manager.user),
+            );
+        }
+    }
     let footer = serde_json::json!("Thank you for shopping local!");
     let before = hub.setting("receipt.footer")?;
     if before.as_ref() != Some(&footer) {
         hub.authorize(&manager, pos_auth::Permission::Settings, None)?;
-        hub.append(vec![EventDraft::json(
-            SettingChanged::MODULE,
-            SettingChanged::KIND,
-            &SettingChanged {
-                key: "receipt.footer".into(),
-                before,
-                after: footer,
-            },
-        )
-        .by(manager.user)])?;
+        drafts.push(
+            EventDraft::json(
+                SettingChanged::MODULE,
+                SettingChanged::KIND,
+                &SettingChanged {
+                    key: "receipt.footer".into(),
+                    before,
+                    after: footer,
+                },
+            )
+            .by(manager.user),
+        );
+    }
+    if !drafts.is_empty() {
+        hub.append(drafts)?;
+    }
+    let saved = hub.save_products(&manager, demo_products()?)?;
+    if created {
+        println!(
+            "  hub: the staff ({}) and a catalogue of {saved} products with tax rates and quick \
+             keys created",
+            STAFF.map(|s| s.0).join(", ")
+        );
+    } else if saved > 0 {
+        println!("  hub: {saved} demo products updated");
     }
     Ok(())
 }
-
 /// An EAN-13 code from its first 12 digits.
 fn ean13(body: &str) -> String {
     format!("{body}{}", check_digit(body).unwrap_or(0))
@@ -729,71 +1002,60 @@ const CATALOGUE: [(&str, &str, Unit, i64, &str, &str); 10] = [
     ),
 ];
 
+/// What `pos terminal --sim-sales` needs: the demo's first cashier and products to sell. A
+/// terminal that has them (the hub's, received by sync, or its own from an earlier run) uses
+/// them and creates nothing. Otherwise it creates what is missing, as a standalone shop's till
+/// would (a terminal without a hub, or enrolled with a hub that publishes none yet; the hub
+/// keeps such records of a terminal in its log without applying them): the demo staff when it
+/// has no user at all, and the demo catalogue with a first delivery when it has no product.
 pub(crate) fn terminal_setup(engine: &mut Engine, ctx: &Context) -> anyhow::Result<()> {
-    let staff = [
-        (MANAGER.0, "manager", MANAGER.1),
-        (SUPERVISOR.0, "supervisor", SUPERVISOR.1),
-        (CASHIERS[0].0, "cashier", CASHIERS[0].1),
-        (CASHIERS[1].0, "cashier", CASHIERS[1].1),
-    ];
-    create_staff(engine.store_mut(), ctx, &staff)?;
-    if engine.store().product_by_sku("espresso")?.is_some() {
+    let store = engine.store();
+    let has_cashier = store.users()?.iter().any(|u| u.name == CASHIERS[0].0);
+    let has_products = !sale_codes(store)?.is_empty();
+    if has_cashier && has_products {
+        return Ok(());
+    }
+    if create_staff(engine.store_mut(), ctx)? {
+        println!("  the demo staff created on this terminal");
+    }
+    if has_products {
         return Ok(());
     }
     engine.login(Credentials::new(MANAGER.0, MANAGER.1))?;
-    engine.save_tax_rate(TaxRate {
-        class: "reduced".into(),
-        name: "Reduced".into(),
-        rate_bp: 700,
-    })?;
-    engine.save_tax_rate(TaxRate {
-        class: "standard".into(),
-        name: "Standard".into(),
-        rate_bp: 1900,
-    })?;
-    for (i, (sku, name, unit, price, tax, code)) in CATALOGUE.iter().enumerate() {
-        let barcode = if code.len() == 12 {
-            ean13(code)
-        } else {
-            (*code).to_owned()
-        };
-        engine.save_product(Product {
-            id: ProductId::new_v7(),
-            sku: (*sku).into(),
-            name: (*name).into(),
-            unit: *unit,
-            price: Money(*price),
-            cost: Money(price * 55 / 100),
-            tax_class: (*tax).into(),
-            category: if *tax == "standard" {
-                "household"
-            } else {
-                "food"
-            }
-            .into(),
-            quick_key: u16::try_from(i + 1).ok(),
-            active: true,
-            barcodes: vec![barcode],
-        })?;
-        engine.receive_stock(sku, Quantity::units(200), "delivery-0001", None)?;
+    for rate in tax_rates() {
+        engine.save_tax_rate(rate)?;
+    }
+    for product in demo_products()? {
+        let sku = product.sku.clone();
+        engine.save_product(product)?;
+        engine.receive_stock(&sku, Quantity::units(200), "delivery-0001", None)?;
     }
     engine.logout()?;
     println!(
-        "  catalogue of {} products and the staff created",
+        "  catalogue of {} products created on this terminal",
         CATALOGUE.len()
     );
     Ok(())
 }
 
-/// One scripted cash sale by the first cashier (`pos terminal --sim-sales`): log in, open the
-/// shift if none is open, scan one or two products, pay cash, complete, log out. Returns the
-/// receipt number.
+/// The first barcode of each active product sold by the piece, by SKU: what `sim_sale` scans.
+fn sale_codes(store: &Store) -> anyhow::Result<Vec<String>> {
+    Ok(store
+        .products()?
+        .into_iter()
+        .filter(|p| p.active && matches!(p.unit, Unit::Each))
+        .filter_map(|p| p.barcodes.into_iter().next())
+        .collect())
+}
+
+/// One scripted cash sale by the first cashier (`pos terminal --sim-sales`, terminal-2 of the
+/// demo): log in, open the shift if none is open, scan one or two of the terminal's products,
+/// pay cash, complete, log out. Returns the receipt number.
 pub(crate) fn sim_sale(engine: &mut Engine, n: u64) -> anyhow::Result<u64> {
-    let codes: Vec<String> = CATALOGUE
-        .iter()
-        .filter(|c| c.5.len() == 12)
-        .map(|c| ean13(c.5))
-        .collect();
+    let codes = sale_codes(engine.store())?;
+    if codes.is_empty() {
+        anyhow::bail!("this terminal has no active product sold by the piece to sell");
+    }
     engine.login(Credentials::new(CASHIERS[0].0, CASHIERS[0].1))?;
     if engine.shift()?.is_none() {
         engine.open_shift(Money(15000))?;
