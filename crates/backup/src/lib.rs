@@ -13,10 +13,12 @@
 //!   atomic renames; the current data is kept as `pre-restore-<time>`.
 //! * [`retention`]: which backups a policy (hourly / daily / monthly) keeps; pure.
 //! * [`usb`]: removable drives and their mount points.
+//! * [`offsite`]: copies on an SFTP server the shop owns (OpenSSH's client, pinned host key).
 
 mod archive;
 mod format;
 mod key;
+pub mod offsite;
 pub mod restore;
 pub mod retention;
 mod seal;
