@@ -71,6 +71,13 @@ pub struct BackupSection {
     pub keep_hourly: u32,
     pub keep_daily: u32,
     pub keep_monthly: u32,
+    /// Off-site copies: `sftp://USER@HOST[:PORT]/DIR` on a server the shop owns. Default ""
+    /// = none.
+    pub offsite: String,
+    /// This box's SSH private key for the off-site server.
+    pub offsite_identity: PathBuf,
+    /// The off-site server's pinned host key (OpenSSH known_hosts format).
+    pub offsite_known_hosts: PathBuf,
 }
 
 impl Default for BackupSection {
@@ -85,6 +92,9 @@ impl Default for BackupSection {
             keep_hourly: 24,
             keep_daily: 14,
             keep_monthly: 12,
+            offsite: String::new(),
+            offsite_identity: PathBuf::new(),
+            offsite_known_hosts: PathBuf::new(),
         }
     }
 }
@@ -842,6 +852,22 @@ impl Config {
         ] {
             range(key, value, 0, 1000, "backups to keep")?;
         }
+        if !self.backup.offsite.is_empty()
+            && (!self.backup.offsite.starts_with("sftp://")
+                || self.backup.offsite_identity.as_os_str().is_empty()
+                || self.backup.offsite_known_hosts.as_os_str().is_empty())
+        {
+            return Err(out_of_range(
+                "backup.offsite",
+                format!(
+                    "{:?} needs sftp:// and both offsite key files",
+                    self.backup.offsite
+                ),
+                "use sftp://USER@HOST[:PORT]/DIR and set offsite_identity (this box's SSH key) \
+                 and offsite_known_hosts (the server's pinned host key)"
+                    .to_owned(),
+            ));
+        }
         if !self.backup.key_file.as_os_str().is_empty()
             && !self.backup.passphrase_file.as_os_str().is_empty()
         {
@@ -1008,6 +1034,9 @@ const TABLES: &[(&str, &[&str])] = &[
             "keep_hourly",
             "keep_daily",
             "keep_monthly",
+            "offsite",
+            "offsite_identity",
+            "offsite_known_hosts",
         ],
     ),
     (
