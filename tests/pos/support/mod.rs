@@ -647,6 +647,53 @@ pub fn assert_hub_holds_the_terminals(env: &Env, tills: &[&Path]) -> Vec<usize> 
         );
         sales.push(mine.len());
     }
+    // Exactly the union: no origin at the hub but its own and the terminals'.
+    let hub_id = device_id(&env.hub);
+    let at_hub: BTreeSet<Vec<u8>> = {
+        let c = db(&env.hub);
+        let mut s = c.prepare("SELECT DISTINCT origin FROM events").unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let want: BTreeSet<Vec<u8>> = origins
+        .iter()
+        .chain([&hub_id])
+        .map(|id| id.as_bytes().to_vec())
+        .collect();
+    assert_eq!(at_hub, want, "origins stored at the hub");
+    // The other way: what each terminal holds of the hub's chain (its subscribed modules in
+    // full; the rest is kept as redacted runs, not rows) is the hub's own, row for row.
+    let hub_rows = events_of(&env.hub, hub_id);
+    for till in tills {
+        for row in events_of(till, hub_id) {
+            let theirs = usize::try_from(row.seq - 1)
+                .ok()
+                .and_then(|i| hub_rows.get(i));
+            assert_eq!(
+                Some(&row),
+                theirs,
+                "{}: hub record {} differs from the hub's",
+                till.display(),
+                row.seq
+            );
+        }
+    }
+    // `pos hub devices list` agrees.
+    let devices = env.devices();
+    for till in tills {
+        let id = device_id(till).to_string();
+        let row = devices
+            .iter()
+            .find(|d| d["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not in {devices:?}"));
+        assert_eq!(
+            row["stored_seq"].as_u64(),
+            Some(max_seq(till, device_id(till))),
+            "{row}"
+        );
+    }
     for data in tills.iter().copied().chain([env.hub.as_path()]) {
         env.audit_verify(data);
     }
