@@ -68,6 +68,9 @@ enum Command {
     #[command(subcommand)]
     Catalogue(cmd::catalogue::CatalogueCommand),
 }
+    /// Backups: keygen, create, list, verify, prune, export/import (USB), guided restore.
+    #[command(subcommand)]
+    Backup(cmd::backup::BackupCommand),
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
 /// tool should end quietly instead, like every other Unix tool.
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
         Command::Enroll(args) => cmd::enroll::run(&ctx, args),
         Command::Catalogue(c) => cmd::catalogue::run(&ctx, c),
     });
+        Command::Backup(c) => cmd::backup::run(&ctx, c),
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

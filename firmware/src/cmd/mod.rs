@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod backup;
 pub mod catalogue;
 pub mod demo;
 pub mod devices;
