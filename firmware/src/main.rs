@@ -2,6 +2,7 @@
 //! call the crates, print results, map failures to exit codes (0 ok, 1 check failed, 2 usage,
 //! config or environment error).
 
+mod backup_jobs;
 mod cmd;
 mod context;
 mod secrets;
@@ -67,10 +68,10 @@ enum Command {
     /// The products the hub publishes: import from CSV, list.
     #[command(subcommand)]
     Catalogue(cmd::catalogue::CatalogueCommand),
-}
     /// Backups: keygen, create, list, verify, prune, export/import (USB), guided restore.
     #[command(subcommand)]
     Backup(cmd::backup::BackupCommand),
+}
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
 /// tool should end quietly instead, like every other Unix tool.
@@ -113,8 +114,8 @@ fn main() -> ExitCode {
         Command::Hub(args) => cmd::hub::run(&ctx, args),
         Command::Enroll(args) => cmd::enroll::run(&ctx, args),
         Command::Catalogue(c) => cmd::catalogue::run(&ctx, c),
-    });
         Command::Backup(c) => cmd::backup::run(&ctx, c),
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -202,6 +202,13 @@ pub fn create(
         file.sync_all()?;
         Ok(file.metadata()?.len())
     })();
+    // The snapshot's connections leave SQLite's side files (WAL mode came with the copy);
+    // the temp file goes on drop, these must go by hand.
+    for side in ["-wal", "-shm"] {
+        let mut p = snapshot.path().as_os_str().to_owned();
+        p.push(side);
+        let _ = std::fs::remove_file(p);
+    }
     let bytes = match result {
         Ok(b) => b,
         Err(e) => {

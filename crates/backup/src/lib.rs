@@ -13,14 +13,19 @@
 //!   atomic renames; the current data is kept as `pre-restore-<time>`.
 //! * [`retention`]: which backups a policy (hourly / daily / monthly) keeps; pure.
 //! * [`usb`]: removable drives and their mount points.
+//! * [`schedule`]: which scheduled backup (daily, hourly) is due and when; pure.
+//! * [`job`]: one scheduled backup: make, verify, prune, record the outcome
+//!   (`DATA_DIR/backup-status.json`, a `backup.made` / `backup.failed` audit event).
 //! * [`offsite`]: copies on an SFTP server the shop owns (OpenSSH's client, pinned host key).
 
 mod archive;
 mod format;
+pub mod job;
 mod key;
 pub mod offsite;
 pub mod restore;
 pub mod retention;
+pub mod schedule;
 mod seal;
 pub mod usb;
 

@@ -18,6 +18,7 @@ use pos_store::{DataDirLock, DeviceSyncStatus, PeerStatus, Store, StoreError};
 use pos_sync_net::{HubNames, HubPki, HubServerConfig};
 use pos_sync_store::RunningHub;
 
+use crate::backup_jobs;
 use crate::cmd::hub_control::{self, Reply};
 use crate::cmd::user::{authenticate, refused};
 use crate::context::{CheckFailed, Context};
@@ -354,6 +355,7 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
         println!("hub listening on {addr}");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot watch SIGTERM")?;
+        let backups = start_backups(ctx, &hub);
         let mut alerts = OfflineAlerts::new(offline_limit);
         let mut check = tokio::time::interval(OFFLINE_CHECK);
         loop {
@@ -371,6 +373,9 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
             }
         }
         tracing::info!("stopping the hub");
+        if let Some(backups) = backups {
+            backups.stop();
+        }
         control.abort();
         let _ = control.await;
         let _ = std::fs::remove_file(hub_control::socket_path(&ctx.data_dir));
@@ -382,6 +387,28 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
         }
         anyhow::Ok(())
     })
+}
+
+/// The hub's scheduled backups (daily and hourly, `[backup]`), each outcome also appended to
+/// its audit log as a `backup.made` or `backup.failed` event. None when they are off.
+fn start_backups(ctx: &Context, hub: &Arc<RunningHub>) -> Option<backup_jobs::Jobs> {
+    let settings = backup_jobs::settings(ctx, DeviceRole::Hub)?;
+    // A weak handle: a backup still running at shutdown must not keep the hub alive.
+    let weak = Arc::downgrade(hub);
+    let on_outcome = Box::new(move |kind, outcome: &backup_jobs::Outcome| {
+        let Some(hub) = weak.upgrade() else { return };
+        let draft = pos_backup::job::event(kind, outcome);
+        if let Err(e) = hub.with_store(|s| s.append(vec![draft])) {
+            tracing::warn!(error = %e, "cannot record the backup in the audit log");
+        }
+    });
+    match backup_jobs::start(settings, on_outcome) {
+        Ok(jobs) => Some(jobs),
+        Err(e) => {
+            tracing::error!("ALERT: backup failed: {e:#}");
+            None
+        }
+    }
 }
 
 /// How often the running hub looks for terminals out of touch.

@@ -141,6 +141,14 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
         scanner = %devices.scanner,
         "terminal starting"
     );
+    // The daily local safety copy (hourly snapshots are the hub's), on its own thread and its
+    // own read connection. No audit event: the store belongs to the UI thread; the outcome is
+    // in the log and DATA_DIR/backup-status.json.
+    let backups = crate::backup_jobs::settings(ctx, DeviceRole::Terminal).and_then(|s| {
+        crate::backup_jobs::start(s, Box::new(|_, _| {}))
+            .map_err(|e| tracing::error!("ALERT: backup failed: {e:#}"))
+            .ok()
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let policy = session_policy(ctx);
@@ -186,6 +194,9 @@ pub fn run(ctx: &Context, args: TerminalArgs) -> anyhow::Result<()> {
     stop.store(true, Ordering::Relaxed);
     if let Some(link) = link {
         link.stop();
+    }
+    if let Some(backups) = backups {
+        backups.stop();
     }
     let backend = ran.map_err(|e| anyhow::anyhow!(e))?;
     for t in threads {
