@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use pos_system_tests::chaos::{self, ChaosProxy, Faults};
 use pos_system_tests::XorShift;
-use support::{assert_hub_holds_the_terminals, hub_caught_up, sold_receipts, wait_until, Env};
+use support::{assert_hub_holds_the_terminals, sold_receipts, wait_until, wait_until_settled, Env};
 
 const SALES: u64 = 40;
 const RATE: f64 = 10.0;
 /// Each destructive fault ends a connection, and the terminal's reconnect backoff doubles with
-/// every failed one (from 500 ms, reset only by a connection that lasts 30 s): 4 faults and a
-/// partition's cut keep the longest wait at about 8 s.
+/// every failed one (from 500 ms, reset only by a connection that lasts 30 s): 3 faults before
+/// the partition, its cut and 2 after keep the longest wait at about 16 s.
 const FAULTS: Faults = Faults {
     drop: 20,
     reset: 20,
@@ -29,7 +29,7 @@ const FAULTS: Faults = Faults {
     truncate: 20,
     delay: 80,
     delay_max_ms: 300,
-    max_faults: 4,
+    max_faults: 3,
 };
 const PARTITION: Duration = Duration::from_secs(6);
 
@@ -78,8 +78,15 @@ fn terminals_selling_through_faults_and_a_partition_leave_the_hub_with_exactly_t
         || terminals.iter().all(|t| t.count("sync online") > 0),
         diagnostics,
     );
-    // A long partition of both, staggered, while the terminals keep selling.
-    std::thread::sleep(Duration::from_millis(rng.range(200, 800)));
+    // Faults for a while, then a long partition of both, staggered, while the terminals keep
+    // selling; the first one cuts a live connection.
+    std::thread::sleep(Duration::from_millis(rng.range(500, 2000)));
+    wait_until(
+        "a connection through each proxy",
+        Duration::from_secs(60),
+        || proxies.iter().all(|p| p.open_connections() > 0),
+        diagnostics,
+    );
     proxies[0].partition();
     std::thread::sleep(Duration::from_millis(rng.range(0, 500)));
     proxies[1].partition();
@@ -87,7 +94,13 @@ fn terminals_selling_through_faults_and_a_partition_leave_the_hub_with_exactly_t
     proxies[0].end_partition();
     std::thread::sleep(Duration::from_millis(rng.range(0, 500)));
     proxies[1].end_partition();
-    // Faults go on for a while after the partition.
+    // Faults go on for a while after the partition: two more destructive ones at most.
+    for p in &proxies {
+        p.set_faults(Faults {
+            max_faults: p.stats().destructive() + 2,
+            ..FAULTS
+        });
+    }
     std::thread::sleep(Duration::from_millis(rng.range(1500, 3000)));
     for p in &proxies {
         p.heal();
@@ -95,14 +108,14 @@ fn terminals_selling_through_faults_and_a_partition_leave_the_hub_with_exactly_t
     let healed = Instant::now();
 
     // Healed: every sale is sold and stored at the hub.
-    wait_until(
-        "the hub stored everything",
+    wait_until_settled(
+        &env.hub,
+        &tills,
         Duration::from_secs(90),
         || {
             terminals
                 .iter()
-                .all(|t| t.count("simulated sales done") > 0)
-                && tills.iter().all(|t| hub_caught_up(&env.hub, t))
+                .all(|t| sold_receipts(&t.stderr()).len() as u64 == SALES)
         },
         diagnostics,
     );

@@ -267,6 +267,16 @@ impl ChaosProxy {
         self.shared.log(0, "healed");
     }
 
+    /// Connections forwarded now.
+    pub fn open_connections(&self) -> usize {
+        let st = self.shared.lock();
+        st.conns
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|c| !c.closed.load(Ordering::Acquire))
+            .count()
+    }
+
     pub fn stats(&self) -> Stats {
         self.shared.lock().stats.clone()
     }
@@ -678,8 +688,10 @@ mod tests {
         open.write_all(b"ping").unwrap();
         let mut buf = [0u8; 4];
         open.read_exact(&mut buf).unwrap();
+        assert_eq!(proxy.open_connections(), 1);
         proxy.partition();
         assert!(matches!(open.read(&mut buf), Ok(0) | Err(_)));
+        assert_eq!(proxy.open_connections(), 0);
         // A new connection is accepted, its bytes wait.
         let mut held = connect(&proxy);
         held.set_read_timeout(Some(Duration::from_millis(300)))

@@ -581,6 +581,40 @@ pub fn hub_caught_up(hub: &Path, till: &Path) -> bool {
     own > 0 && max_seq(hub, id) == own
 }
 
+/// Wait until `sales_done` and the hub has stored each terminal's whole chain, and that has
+/// stayed so (same heads) for a second: a terminal may still append after its last sale is
+/// logged, and it is stopped next.
+pub fn wait_until_settled(
+    hub: &Path,
+    tills: &[PathBuf],
+    timeout: Duration,
+    sales_done: impl Fn() -> bool,
+    why: impl Fn() -> String,
+) {
+    let mut stable: Option<(Vec<u64>, Instant)> = None;
+    wait_until(
+        "the hub stored everything",
+        timeout,
+        || {
+            if !sales_done() || !tills.iter().all(|t| hub_caught_up(hub, t)) {
+                stable = None;
+                return false;
+            }
+            let heads: Vec<u64> = tills.iter().map(|t| max_seq(t, device_id(t))).collect();
+            match &stable {
+                Some((before, since)) if *before == heads => {
+                    since.elapsed() >= Duration::from_secs(1)
+                }
+                _ => {
+                    stable = Some((heads, Instant::now()));
+                    false
+                }
+            }
+        },
+        why,
+    );
+}
+
 /// With every process stopped: the hub holds exactly each terminal's own chain (same rows, no
 /// gap, no duplicate, same head), the hub's sale projection of each terminal equals the
 /// terminal's own, and `pos audit verify` passes everywhere. Returns the number of sales
