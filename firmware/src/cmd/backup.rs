@@ -466,7 +466,9 @@ fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         made.path.display(),
         size(made.bytes)
     );
-    let checked = pos_backup::verify(&made.path, &secret, &dir, &mut |p: &str, d, t| {
+    // Unpacked on the local disk even when --to is a USB stick.
+    let scratch = scratch_dir(ctx)?;
+    let checked = pos_backup::verify(&made.path, &secret, &scratch, &mut |p: &str, d, t| {
         bar.update(&format!("verify: {p}"), d, t)
     });
     bar.finish();
