@@ -459,7 +459,13 @@ fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         &options,
         &mut |p: &str, d, t| bar.update(p, d, t),
     )
-    .map_err(|e| explain(e, &ctx.data_dir))?;
+    .map_err(|e| {
+        anyhow!(
+            "cannot back up {} into {}: {e}",
+            ctx.data_dir.display(),
+            dir.display()
+        )
+    })?;
     bar.finish();
     println!(
         "Backup written: {} ({})",
