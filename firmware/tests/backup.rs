@@ -474,3 +474,123 @@ fn restore_with_yes_keeps_the_old_data_and_is_refused_while_the_service_runs() {
     let out = env.ok(&fresh, &["backup", "restore", "--resume"], "");
     assert!(out.contains("nothing to do"), "{out}");
 }
+
+#[test]
+fn a_backup_of_a_newer_schema_is_refused_and_changes_nothing() {
+    let env = Env::new("");
+    let key = env.keygen("backup.key");
+    // The database says it has a schema this pos does not know (as if made by a newer pos).
+    let conn = rusqlite::Connection::open(env.data.join("pos.db")).unwrap();
+    conn.pragma_update(None, "user_version", 9999).unwrap();
+    drop(conn);
+    let err = env.fails(&env.data, &["backup", "create", "--key-file", &key], "", 1);
+    assert!(err.contains("newer than this version of pos"), "{err}");
+    assert!(err.contains("moved aside"), "{err}");
+    // Not listed, so never chosen.
+    assert!(env.list_json().is_empty());
+    let aside = names(&env.backups())
+        .into_iter()
+        .find(|n| n.ends_with(".unverified"))
+        .unwrap();
+    let aside = env.backups().join(aside);
+    let file = aside.to_str().unwrap();
+    let err = env.fails(
+        &env.data,
+        &["backup", "verify", file, "--key-file", &key],
+        "",
+        1,
+    );
+    assert!(err.contains("update pos"), "{err}");
+    let fresh = env.path("fresh");
+    let err = env.fails(
+        &fresh,
+        &["backup", "restore", file, "--yes", "--key-file", &key],
+        "",
+        1,
+    );
+    assert!(err.contains("update pos"), "{err}");
+    assert!(
+        names(&fresh).iter().all(|n| n == "pos.lock"),
+        "{:?}",
+        names(&fresh)
+    );
+}
+
+/// The wizard on a pseudo-terminal: the list, a choice, the check, the typed device name.
+#[test]
+fn the_guided_restore_asks_checks_and_restores() {
+    use std::io::Read as _;
+    use std::sync::{Arc, Mutex};
+
+    let env = Env::new("");
+    let key = env.keygen("backup.key");
+    env.create(&key, "manual");
+    env.create(&key, "daily");
+
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let mut cmd = env.pos(&env.data);
+    cmd.args(["backup", "restore", "--key-file", &key])
+        .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+        .stderr(Stdio::from(pty.slave));
+    let mut child = cmd.spawn().unwrap();
+    drop(cmd); // our copies of the slave: the master reads EOF (EIO) once the child is gone
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let collector = {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let wait_for = |text: &str, from: usize| -> usize {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = seen.lock().unwrap().clone();
+            if let Some(i) = s[from.min(s.len())..].find(text) {
+                return from + i + text.len();
+            }
+            assert!(std::time::Instant::now() < deadline, "no {text:?} in:\n{s}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let at = wait_for("Which backup?", 0);
+    {
+        let s = seen.lock().unwrap().clone();
+        assert!(s.contains("daily") && s.contains("manual"), "{s}");
+        assert!(s.contains("not checked yet"), "{s}");
+    }
+    master.write_all(b"7\n").unwrap();
+    let at = wait_for("Type a number from 1 to 2", at);
+    master.write_all(b"2\n").unwrap();
+    let at = wait_for("Type the device name", at);
+    {
+        let s = seen.lock().unwrap().clone();
+        assert!(s.contains("verified:") && s.contains("records"), "{s}");
+        assert!(s.contains("pre-restore"), "{s}");
+    }
+    master.write_all(b"till-1\n").unwrap();
+    let status = child.wait().unwrap();
+    wait_for("start the pos service", at);
+    drop(master);
+    let out = seen.lock().unwrap().clone();
+    assert!(status.success(), "{out}");
+    assert!(out.contains("Restored"), "{out}");
+    assert!(
+        names(&env.data)
+            .iter()
+            .any(|n| n.starts_with("pre-restore")),
+        "{out}"
+    );
+    env.ok(&env.data, &["audit", "verify"], "");
+    let _ = collector;
+}
