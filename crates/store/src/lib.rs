@@ -9,6 +9,7 @@
 //!   `enroll.rs` for enrollment codes.
 
 mod accounts;
+mod analytics;
 mod catalogue;
 mod datadir;
 mod enroll;

@@ -57,6 +57,12 @@ pub(crate) fn builtin() -> Vec<Box<dyn Projection>> {
         Box::new(crate::sales::ShiftProjection),
         Box::new(crate::print::PrintProjection),
         Box::new(crate::sync::SyncHoldProjection),
+        // After the module's own projections: they validate the event first (a refusal rolls
+        // the whole event back), and a post-void reads the sale `SaleProjection` stored.
+        Box::new(crate::analytics::SaleAnalytics),
+        Box::new(crate::analytics::ShiftAnalytics),
+        Box::new(crate::analytics::DrawerAnalytics),
+        Box::new(crate::analytics::BackupAnalytics),
     ]
 }
 

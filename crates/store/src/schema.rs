@@ -330,6 +330,93 @@ CREATE TABLE sync_enroll_codes (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+const V7_ANALYTICS: &str = r#"
+-- Analytics (Management plug), derived like a projection: the analytics projections of the
+-- `sale`, `shift`, `security` and `backup` modules (store/src/analytics.rs) add each event's
+-- pos_reports::delta in the event's own transaction. Every value is a sum keyed by the
+-- event's hour (UTC hours since the epoch, from its HLC) and origin (`terminal`), so the order
+-- events arrive in never matters and a rebuild gives the same tables. Names keep min(): also
+-- order-independent. Money in minor units, quantities in thousandths.
+CREATE TABLE analytics_hourly (
+    hour                INTEGER NOT NULL,
+    terminal            BLOB    NOT NULL,
+    cashier             BLOB    NOT NULL,   -- the event's actor; x'' when none
+    sales               INTEGER NOT NULL DEFAULT 0,
+    gross               INTEGER NOT NULL DEFAULT 0,
+    discounts           INTEGER NOT NULL DEFAULT 0,
+    rounding            INTEGER NOT NULL DEFAULT 0,
+    items               INTEGER NOT NULL DEFAULT 0,
+    lines               INTEGER NOT NULL DEFAULT 0,
+    refunds             INTEGER NOT NULL DEFAULT 0,
+    refund_value        INTEGER NOT NULL DEFAULT 0,
+    post_voids          INTEGER NOT NULL DEFAULT 0,
+    post_void_value     INTEGER NOT NULL DEFAULT 0,
+    post_void_discounts INTEGER NOT NULL DEFAULT 0,
+    post_void_rounding  INTEGER NOT NULL DEFAULT 0,
+    post_void_items     INTEGER NOT NULL DEFAULT 0,
+    post_void_lines     INTEGER NOT NULL DEFAULT 0,
+    line_voids          INTEGER NOT NULL DEFAULT 0,
+    line_void_value     INTEGER NOT NULL DEFAULT 0,
+    no_sales            INTEGER NOT NULL DEFAULT 0,
+    paid_in             INTEGER NOT NULL DEFAULT 0,
+    paid_in_value       INTEGER NOT NULL DEFAULT 0,
+    paid_out            INTEGER NOT NULL DEFAULT 0,
+    paid_out_value      INTEGER NOT NULL DEFAULT 0,
+    closes              INTEGER NOT NULL DEFAULT 0,
+    over_short          INTEGER NOT NULL DEFAULT 0,
+    cash_over           INTEGER NOT NULL DEFAULT 0,
+    cash_short          INTEGER NOT NULL DEFAULT 0,
+    drawers_left_open   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, terminal, cashier)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE analytics_products (
+    hour         INTEGER NOT NULL,
+    terminal     BLOB    NOT NULL,
+    sku          TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    qty          INTEGER NOT NULL DEFAULT 0,
+    lines        INTEGER NOT NULL DEFAULT 0,
+    paid         INTEGER NOT NULL DEFAULT 0,
+    tax          INTEGER NOT NULL DEFAULT 0,
+    refund_qty   INTEGER NOT NULL DEFAULT 0,
+    refund_value INTEGER NOT NULL DEFAULT 0,
+    refund_tax   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, terminal, sku)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE analytics_tenders (
+    hour     INTEGER NOT NULL,
+    terminal BLOB    NOT NULL,
+    tender   TEXT    NOT NULL,
+    count    INTEGER NOT NULL DEFAULT 0,
+    amount   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, terminal, tender)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE analytics_taxes (
+    hour     INTEGER NOT NULL,
+    terminal BLOB    NOT NULL,
+    class    TEXT    NOT NULL,
+    rate_bp  INTEGER NOT NULL,
+    name     TEXT    NOT NULL,
+    net      INTEGER NOT NULL DEFAULT 0,
+    tax      INTEGER NOT NULL DEFAULT 0,
+    gross    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, terminal, class, rate_bp)
+) STRICT, WITHOUT ROWID;
+
+-- Module `backup` (analytics): each origin's latest backup outcomes, max() of the events' HLC
+-- wall times, so order-independent too.
+CREATE TABLE analytics_backups (
+    origin         BLOB PRIMARY KEY,
+    made           INTEGER NOT NULL DEFAULT 0,
+    failed         INTEGER NOT NULL DEFAULT 0,
+    last_made_ms   INTEGER,
+    last_failed_ms INTEGER
+) STRICT, WITHOUT ROWID;
+"#;
+
 const MIGRATIONS: &[M<'static>] = &[
     M::up(V1_LOG).comment("event log, checkpoints, seals, core modules"),
     M::up(V2_IDENTITY).comment("users, credentials, roles, login state, device revocation"),
@@ -337,7 +424,12 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(V4_PRINT).comment("receipt print queue"),
     M::up(V5_BADGES).comment("badge login lookup"),
     M::up(V6_SYNC).comment("sync: redacted records, holds, peers, enrollment codes"),
+    M::up(V7_ANALYTICS)
+        .comment("analytics: hourly sums by terminal, cashier, product, tender, tax"),
 ];
+
+/// The schema version that added the analytics tables: older databases are replayed into them.
+pub(crate) const ANALYTICS_VERSION: i64 = 7;
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)

@@ -16,7 +16,7 @@ use rusqlite::{
 
 use crate::datadir::{DataDirLock, Identity};
 use crate::error::{Result, StoreError};
-use crate::projection::{self, Projection};
+use crate::projection::{self, Projection, Refusal};
 use crate::schema;
 
 /// Tunables of an open store (from the config file).
@@ -330,7 +330,7 @@ impl Store {
             )
             .map_err(db)?;
         let clock = HlcClock::resume(Hlc::from_raw(last_hlc.unwrap_or(0) as u64));
-        Ok(Store {
+        let mut store = Store {
             conn,
             lock,
             identity,
@@ -342,7 +342,17 @@ impl Store {
             projections: projection::builtin(),
             checkpoint_every: options.checkpoint_every.clamp(1, CHECKPOINT_INTERVAL),
             scratch: Vec::with_capacity(512),
-        })
+        };
+        // A database from before the analytics tables (V7) has a log but empty aggregates:
+        // fill them once by replaying the log (rebuild == live, so nothing else changes).
+        if (1..schema::ANALYTICS_VERSION).contains(&found) {
+            let replayed = store.rebuild()?;
+            tracing::info!(
+                replayed,
+                "analytics tables filled from the log after migrating schema {found}"
+            );
+        }
+        Ok(store)
     }
 
     /// The identity of a data dir without opening it.
@@ -864,13 +874,31 @@ fn open_connection(path: &Path, create: bool, options: &StoreOptions) -> Result<
 
 fn apply(projections: &[Box<dyn Projection>], tx: &Transaction<'_>, event: &Event) -> Result<()> {
     for p in projections.iter().filter(|p| p.module() == event.module) {
-        p.apply(tx, event).map_err(|r| StoreError::Rejected {
-            module: event.module.clone(),
-            kind: event.kind.clone(),
-            detail: r.0,
-        })?;
+        p.apply(tx, event)
+            .map_err(|r| projection_error(tx, event, r))?;
     }
     Ok(())
+}
+
+/// A projection's error is a refusal of the event, unless SQLite failed under it: a full disk
+/// (or the `max_db_size_mb` cap) is `DiskFull` as anywhere else, and an error that ended the
+/// transaction is a database error. Neither is a conflict to list in `sync_not_applied`.
+fn projection_error(tx: &Transaction<'_>, event: &Event, r: Refusal) -> StoreError {
+    let path = PathBuf::from(tx.path().unwrap_or_default());
+    if r.0.contains("database or disk is full") {
+        return StoreError::DiskFull { path };
+    }
+    if tx.is_autocommit() {
+        return StoreError::Sqlite {
+            path,
+            detail: format!("{}.{}: {}", event.module, event.kind, r.0),
+        };
+    }
+    StoreError::Rejected {
+        module: event.module.clone(),
+        kind: event.kind.clone(),
+        detail: r.0,
+    }
 }
 
 /// Modules whose data only the hub writes (DESIGN.md, conflict policy). On the hub, records of
