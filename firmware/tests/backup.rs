@@ -264,6 +264,27 @@ fn prune_keeps_the_newest_and_manual_and_removes_stale_partials() {
     // Keep nothing by the calendar: only the rules "never the newest, never manual" keep.
     let env = Env::new("[backup]\nkeep_hourly = 0\nkeep_daily = 0\nkeep_monthly = 0\n");
     let key = env.keygen("backup.key");
+    // Another device's backup in the same dir (imported from a stick): never pruned here.
+    let other = env.path("other");
+    env.ok(
+        &other,
+        &["init", "--role", "terminal", "--name", "till-2"],
+        "",
+    );
+    env.ok(
+        &other,
+        &[
+            "backup",
+            "create",
+            "--kind",
+            "hourly",
+            "--key-file",
+            &key,
+            "--to",
+            env.backups().to_str().unwrap(),
+        ],
+        "",
+    );
     let manual = env.create(&key, "manual");
     let old = env.create(&key, "hourly");
     let older = env.create(&key, "hourly");
@@ -281,10 +302,14 @@ fn prune_keeps_the_newest_and_manual_and_removes_stale_partials() {
 
     let out = env.ok(&env.data, &["backup", "prune", "--dry-run"], "");
     assert!(out.contains("dry run"), "{out}");
-    assert_eq!(names(&env.backups()).len(), 6);
+    assert_eq!(names(&env.backups()).len(), 7);
 
     let out = env.ok(&env.data, &["backup", "prune"], "");
-    assert!(out.contains("2 kept, 2 removed, 1 stale"), "{out}");
+    assert!(
+        out.contains("2 kept, 2 removed, 1 stale unfinished file(s) removed, 1 of other"),
+        "{out}"
+    );
+    assert_eq!(names(&env.backups()).len(), 4, "{out}");
     assert!(manual.exists() && newest.exists(), "{out}");
     assert!(!old.exists() && !older.exists(), "{out}");
     assert!(!stale.exists() && fresh.exists(), "{out}");
@@ -490,7 +515,7 @@ fn a_backup_of_a_newer_schema_is_refused_and_changes_nothing() {
     assert!(env.list_json().is_empty());
     let aside = names(&env.backups())
         .into_iter()
-        .find(|n| n.ends_with(".unverified"))
+        .find(|n| n.ends_with(".failed"))
         .unwrap();
     let aside = env.backups().join(aside);
     let file = aside.to_str().unwrap();

@@ -490,7 +490,8 @@ fn create(ctx: &Context, args: CreateArgs) -> anyhow::Result<()> {
         }
         Err(e) => {
             // Not listed any more: a backup that failed its own check must not be chosen.
-            let aside = PathBuf::from(format!("{}.unverified", made.path.display()));
+            // `.failed`, as the scheduled job names them.
+            let aside = PathBuf::from(format!("{}.failed", made.path.display()));
             let _ = std::fs::rename(&made.path, &aside);
             Err(CheckFailed(format!(
                 "the new backup does not verify: {e}. It was moved aside to {} (not listed). \
@@ -711,7 +712,11 @@ fn describe(r: &VerifyReport) -> String {
 
 fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<()> {
     let dir = backup_dir(ctx);
-    let outcome = prune_dir(&dir, &policy(ctx), args.dry_run)?;
+    let device = Store::read_identity(&ctx.data_dir)
+        .with_context(|| "prune keeps this device's backups by its identity")?
+        .id
+        .to_string();
+    let outcome = prune_dir(&dir, &device, &policy(ctx), args.dry_run)?;
     let verb = if args.dry_run {
         "would remove"
     } else {
@@ -726,11 +731,16 @@ fn prune(ctx: &Context, args: PruneArgs) -> anyhow::Result<()> {
     for p in &outcome.stale {
         println!("{verb:<7} {} (unfinished, older than an hour)", p.display());
     }
+    for b in &outcome.others {
+        println!("leave   {}  (another device's)", row(b, None));
+    }
     println!(
-        "{} kept, {} {verb}, {} stale unfinished file(s) {verb}{}",
+        "{} kept, {} {verb}, {} stale unfinished file(s) {verb}, {} of other devices left \
+         alone{}",
         outcome.kept.len(),
         outcome.removed.len(),
         outcome.stale.len(),
+        outcome.others.len(),
         if args.dry_run {
             " (dry run: nothing removed)"
         } else {
@@ -756,12 +766,23 @@ pub struct Pruned {
     pub kept: Vec<(BackupFile, Reason)>,
     pub removed: Vec<BackupFile>,
     pub stale: Vec<PathBuf>,
+    /// Backups of other devices (imported, a shared dir): never pruned here.
+    pub others: Vec<BackupFile>,
 }
 
-/// Apply `policy` to the backups in `dir` (never the newest, never manual ones) and remove
-/// unfinished files older than an hour; with `dry_run`, only say so.
-pub fn prune_dir(dir: &Path, policy: &Policy, dry_run: bool) -> anyhow::Result<Pruned> {
-    let backups = pos_backup::list(dir).map_err(|e| explain(e, dir))?;
+/// Apply `policy` to `device`'s backups in `dir` (never the newest, never manual ones; other
+/// devices' backups are left alone, as the scheduled job does) and remove unfinished files
+/// older than an hour; with `dry_run`, only say so.
+pub fn prune_dir(
+    dir: &Path,
+    device: &str,
+    policy: &Policy,
+    dry_run: bool,
+) -> anyhow::Result<Pruned> {
+    let (backups, others): (Vec<BackupFile>, Vec<BackupFile>) = pos_backup::list(dir)
+        .map_err(|e| explain(e, dir))?
+        .into_iter()
+        .partition(|b| b.header.device.id == device);
     let entries: Vec<Entry> = backups
         .iter()
         .map(|b| Entry {
@@ -772,7 +793,10 @@ pub fn prune_dir(dir: &Path, policy: &Policy, dry_run: bool) -> anyhow::Result<P
     let now = jiff::Timestamp::now();
     let offset_ms = i64::from(jiff::tz::TimeZone::system().to_offset(now).seconds()) * 1000;
     let decisions = retention::decide(&entries, policy, offset_ms);
-    let mut out = Pruned::default();
+    let mut out = Pruned {
+        others,
+        ..Pruned::default()
+    };
     for (b, d) in backups.into_iter().zip(decisions) {
         match d {
             Some(reason) => out.kept.push((b, reason)),
