@@ -15,6 +15,7 @@ mod p4_rss;
 mod p5_catchup;
 mod p6_live;
 mod p7_verify;
+mod p8_backup;
 mod report;
 mod s1_credential;
 mod sync_rig;
@@ -52,6 +53,7 @@ const FIGURES: &[Spec] = &[
     p5_catchup::SPEC,
     p6_live::SPEC,
     p7_verify::SPEC,
+    p8_backup::SPEC,
     p10_print::SPEC,
     s1_credential::SPEC,
 ];
@@ -123,7 +125,17 @@ Figures:
       From Engine::complete of a paid 10-line ticket (durable commit, receipt queued) through
       Engine::print_next (status query, print.started commit, ESC/POS encoding) to the first
       receipt byte written to the TCP printer simulator. The baseline is the goal.
-  P8, P9 are not measured yet.
+  P8  backup of a hub database (s, lower is better; goal ratio <= 1.5)
+      pos_backup::create (online snapshot with SQLite's backup API, tar, zstd level 3,
+      XChaCha20-Poly1305 segments with a key file, manifest) followed by pos_backup::verify
+      (decrypt, every hash, integrity_check, every audit chain against the manifest) of a
+      1 GB hub database of realistic sales (stock.moved records; ~100 MB with --quick).
+      Baseline: `sqlite3 DB \".backup COPY\"` then `zstd -3 COPY` on the same file (the CLIs
+      when both are installed, else rusqlite's backup API and the zstd crate in-process;
+      the output says which). Where restic is installed, `restic backup` of the same file
+      into a new repository is timed once and its ratio noted. 3 interleaved rounds (after
+      1 warm-up in the full run); create and verify times are noted apart.
+  P9 is not measured yet.
 
 Output: a table by default (with PASS/MISS per goal); --json prints exactly one JSON object
   {\"figures\": [{\"id\", \"name\", \"value\", \"unit\", \"baseline_name\", \"baseline\",
