@@ -27,6 +27,10 @@ pub fn schema_version() -> i64 {
 mod store;
 mod sync;
 
+/// The analytics rules and row models the query API returns (`Store::kpis`, ...), so a consumer
+/// of the store needs no second dependency.
+pub use pos_reports as reports;
+
 pub use accounts::{AccountError, AccountPolicy, Authorized, UserSummary};
 pub use datadir::{DataDirLock, Identity, DB_FILE};
 pub use enroll::{
