@@ -46,6 +46,69 @@ pub struct Config {
     pub devices: DevicesSection,
     /// `[backup]`: where backups go, their key, schedule and retention.
     pub backup: BackupSection,
+    /// `[alerts]`: thresholds of the hub's alerts (low stock, void/refund anomalies, backups,
+    /// disk); the offline alert's is `[hub] offline_alert_min`.
+    pub alerts: AlertsSection,
+}
+
+/// `[alerts]` section: the thresholds of `pos_reports::AlertRules`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    /// Low stock when on hand is at or below this many units. Default 5, valid 0..=100000.
+    pub low_stock_units: u32,
+    /// ... or lasts fewer days than this at the recent rate of sale; 0 = off. Default 3,
+    /// valid 0..=365.
+    pub low_stock_cover_days: u32,
+    /// Days of sales the rate of sale is averaged over. Default 14, valid 1..=365.
+    pub cover_window_days: u32,
+    /// A cashier's voids (line voids + post-voids) above this percentage of their sales today.
+    /// Default 5, valid 1..=100.
+    pub void_rate_pct: u32,
+    /// A cashier's refunds above this percentage of their sales today. Default 5, valid 1..=100.
+    pub refund_rate_pct: u32,
+    /// Sales a cashier must have made today before their rates are judged. Default 20, valid
+    /// 1..=10000.
+    pub anomaly_min_sales: u32,
+    /// Hours without a successful backup before the hub alerts; 0 = off. Default 26 (a daily
+    /// backup missed), valid 0..=720.
+    pub backup_max_age_h: u32,
+    /// Alert when the data partition is fuller than this percentage. Default 90, valid 50..=99.
+    pub disk_full_pct: u32,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        let r = pos_reports::AlertRules::default();
+        Self {
+            low_stock_units: r.low_stock_units,
+            low_stock_cover_days: r.low_stock_cover_days,
+            cover_window_days: r.cover_window_days,
+            void_rate_pct: r.void_rate_pct,
+            refund_rate_pct: r.refund_rate_pct,
+            anomaly_min_sales: r.anomaly_min_sales,
+            backup_max_age_h: r.backup_max_age_h,
+            disk_full_pct: r.disk_full_pct,
+        }
+    }
+}
+
+impl Config {
+    /// The alert rules of `[alerts]` with `[hub] offline_alert_min`.
+    pub fn alert_rules(&self) -> pos_reports::AlertRules {
+        let a = &self.alerts;
+        pos_reports::AlertRules {
+            low_stock_units: a.low_stock_units,
+            low_stock_cover_days: a.low_stock_cover_days,
+            cover_window_days: a.cover_window_days,
+            void_rate_pct: a.void_rate_pct,
+            refund_rate_pct: a.refund_rate_pct,
+            anomaly_min_sales: a.anomaly_min_sales,
+            offline_after_min: self.hub.offline_alert_min,
+            backup_max_age_h: a.backup_max_age_h,
+            disk_full_pct: a.disk_full_pct,
+        }
+    }
 }
 
 /// `[backup]` section.
@@ -845,6 +908,67 @@ impl Config {
                 "use HH:MM in 24-hour local time, e.g. \"02:30\"".to_owned(),
             ));
         }
+        let a = &self.alerts;
+        for (key, value, min, max, what) in [
+            (
+                "alerts.low_stock_units",
+                a.low_stock_units,
+                0,
+                100_000,
+                "units on hand at which stock is low",
+            ),
+            (
+                "alerts.low_stock_cover_days",
+                a.low_stock_cover_days,
+                0,
+                365,
+                "days of cover below which stock is low",
+            ),
+            (
+                "alerts.cover_window_days",
+                a.cover_window_days,
+                1,
+                365,
+                "days the rate of sale is averaged over",
+            ),
+            (
+                "alerts.void_rate_pct",
+                a.void_rate_pct,
+                1,
+                100,
+                "percent of a cashier's sales voided",
+            ),
+            (
+                "alerts.refund_rate_pct",
+                a.refund_rate_pct,
+                1,
+                100,
+                "percent of a cashier's sales refunded",
+            ),
+            (
+                "alerts.anomaly_min_sales",
+                a.anomaly_min_sales,
+                1,
+                10_000,
+                "sales before a cashier's rates are judged",
+            ),
+            (
+                "alerts.backup_max_age_h",
+                a.backup_max_age_h,
+                0,
+                720,
+                "hours without a successful backup",
+            ),
+            (
+                "alerts.disk_full_pct",
+                a.disk_full_pct,
+                50,
+                99,
+                "percent of the data partition in use",
+            ),
+        ] {
+            range(key, value, min, max, what)?;
+        }
         for (key, value) in [
             ("backup.keep_hourly", self.backup.keep_hourly),
             ("backup.keep_daily", self.backup.keep_daily),
@@ -963,7 +1087,7 @@ const TABLES: &[(&str, &[&str])] = &[
     (
         "",
         &[
-            "device", "log", "store", "hub", "sync", "auth", "sale", "devices", "backup",
+            "device", "log", "store", "hub", "sync", "auth", "sale", "devices", "backup", "alerts",
         ],
     ),
     (
@@ -1021,6 +1145,19 @@ const TABLES: &[(&str, &[&str])] = &[
         &["checkpoint_every", "busy_timeout_ms", "max_db_size_mb"],
     ),
     ("hub", &["listen", "offline_alert_min"]),
+    (
+        "alerts",
+        &[
+            "low_stock_units",
+            "low_stock_cover_days",
+            "cover_window_days",
+            "void_rate_pct",
+            "refund_rate_pct",
+            "anomaly_min_sales",
+            "backup_max_age_h",
+            "disk_full_pct",
+        ],
+    ),
     ("sync", &["hub", "retry_max_s"]),
     (
         "backup",

@@ -294,6 +294,21 @@ fn upper_bounds_are_enforced() {
             "sync.retry_max_s",
             "1..=3600",
         ),
+        (
+            "[alerts]\ndisk_full_pct = 100\n",
+            "alerts.disk_full_pct",
+            "50..=99",
+        ),
+        (
+            "[alerts]\ncover_window_days = 0\n",
+            "alerts.cover_window_days",
+            "1..=365",
+        ),
+        (
+            "[alerts]\nvoid_rate_pct = 0\n",
+            "alerts.void_rate_pct",
+            "1..=100",
+        ),
     ] {
         let err = parse(text).unwrap_err();
         let msg = err.to_string();
@@ -520,4 +535,21 @@ fn locale_must_look_like_a_bcp47_tag() {
         );
         assert_one_line(&err.to_string());
     }
+}
+
+#[test]
+fn alert_thresholds_are_read_into_the_rules() {
+    let config = parse(
+        "[hub]\noffline_alert_min = 12\n\n[alerts]\nlow_stock_units = 2\nvoid_rate_pct = 9\n",
+    )
+    .unwrap();
+    let rules = config.alert_rules();
+    assert_eq!(rules.offline_after_min, 12);
+    assert_eq!(rules.low_stock_units, 2);
+    assert_eq!(rules.void_rate_pct, 9);
+    assert_eq!(rules.disk_full_pct, 90);
+    assert_eq!(
+        Config::default().alert_rules(),
+        pos_reports::AlertRules::default()
+    );
 }
