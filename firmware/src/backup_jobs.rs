@@ -7,7 +7,7 @@
 //! right after it is made, then the old ones are pruned by the retention policy. The outcome
 //! goes to `DATA_DIR/backup-status.json`, to the log (a failure is an ERROR starting with
 //! "ALERT: backup failed:" that says what to do) and to the caller's `on_outcome` (the hub
-//! appends a `backup.made` / `backup.failed` event to its audit log).
+//! appends a `backup.failed` event to its audit log).
 
 use std::path::PathBuf;
 use std::sync::mpsc;

@@ -15,7 +15,7 @@
 //! * [`usb`]: removable drives and their mount points.
 //! * [`schedule`]: which scheduled backup (daily, hourly) is due and when; pure.
 //! * [`job`]: one scheduled backup: make, verify, prune, record the outcome
-//!   (`DATA_DIR/backup-status.json`, a `backup.made` / `backup.failed` audit event).
+//!   (`DATA_DIR/backup-status.json`; the audit events `backup.made` / `backup.failed`).
 //! * [`offsite`]: copies on an SFTP server the shop owns (OpenSSH's client, pinned host key).
 
 mod archive;

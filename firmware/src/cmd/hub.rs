@@ -389,13 +389,21 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
     })
 }
 
-/// The hub's scheduled backups (daily and hourly, `[backup]`), each outcome also appended to
-/// its audit log as a `backup.made` or `backup.failed` event. None when they are off.
+/// The hub's scheduled backups (daily and hourly, `[backup]`); a failure is also appended to
+/// its audit log as a `backup.failed` event. None when they are off.
+///
+/// A success is not: a record the hub writes after a backup is missing from it, and the
+/// terminals hold the hub's chain, so a hub restored from its newest backup would always be
+/// one record behind its terminals' copies (LostHistory, docs/disaster-recovery.md). Successes
+/// are in the log and DATA_DIR/backup-status.json.
 fn start_backups(ctx: &Context, hub: &Arc<RunningHub>) -> Option<backup_jobs::Jobs> {
     let settings = backup_jobs::settings(ctx, DeviceRole::Hub)?;
     // A weak handle: a backup still running at shutdown must not keep the hub alive.
     let weak = Arc::downgrade(hub);
     let on_outcome = Box::new(move |kind, outcome: &backup_jobs::Outcome| {
+        if outcome.is_ok() {
+            return;
+        }
         let Some(hub) = weak.upgrade() else { return };
         let draft = pos_backup::job::event(kind, outcome);
         if let Err(e) = hub.with_store(|s| s.append(vec![draft])) {
