@@ -250,3 +250,50 @@ fn without_a_key_the_hub_warns_once_that_scheduled_backups_are_off() {
     assert!(seen.iter().any(|l| l.contains("pos backup keygen")));
     assert!(backups_in(&env.hub.join("backups")).is_empty());
 }
+
+#[test]
+fn a_terminal_makes_its_daily_safety_copy_and_no_hourly() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("backup.key");
+    std::fs::write(&key, BackupKey::generate().unwrap().to_file_text()).unwrap();
+    let config = dir.path().join("terminal.toml");
+    // `hourly = true` is the hub's: a terminal ignores it.
+    std::fs::write(
+        &config,
+        format!(
+            "[backup]\nkey_file = {:?}\nhourly = true\n",
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+    let till = dir.path().join("till");
+    let pos = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pos"))
+            .env_remove("POS_DATA_DIR")
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("POS_CONFIG", &config)
+            .env("POS_LOG", "info")
+            .arg("--data-dir")
+            .arg(&till)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = pos(&["init", "--role", "terminal", "--name", "till-1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let out = pos(&["terminal", "--headless", "--exit-after-ms", "4000"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("scheduled backup made and verified"),
+        "{stderr}"
+    );
+    let listed = backups_in(&till.join("backups"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].header.kind, BackupKind::Daily);
+    assert!(stderr.contains("hourly=false"), "{stderr}");
+    let status = Status::read(&till);
+    assert!(status.last_success.is_some(), "{status:?}");
+}
