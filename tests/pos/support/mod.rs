@@ -432,6 +432,22 @@ pub fn sold_receipts(stderr: &str) -> Vec<u64> {
         .collect()
 }
 
+/// How many scripted sales a terminal's run has finished, sold or failed (`simulated sale
+/// receipt=N`, or `simulated sale I: why`).
+pub fn sale_attempts(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| {
+            l.split_once("simulated sale ").is_some_and(|(_, rest)| {
+                rest.starts_with("receipt=")
+                    || rest
+                        .split_once(':')
+                        .is_some_and(|(n, _)| n.parse::<u64>().is_ok())
+            })
+        })
+        .count()
+}
+
 pub fn device_id(data: &Path) -> DeviceId {
     pos_store::Store::read_identity(data).unwrap().id
 }
