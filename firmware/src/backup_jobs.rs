@@ -258,3 +258,40 @@ fn alert(s: &Settings, kind: BackupKind, e: &BackupError) {
         RETRY_AFTER_MS / 60_000
     );
 }
+
+/// One line on the scheduled backups for status listings (`pos hub devices list`): the last
+/// verified backup, or BACKUP-ALERT with the last failure, from `DATA_DIR/backup-status.json`.
+pub fn status_line(ctx: &Context) -> String {
+    let status = Status::read(&ctx.data_dir);
+    let when = |ms: u64| crate::timefmt::local(pos_core::Hlc::from_parts(ms, 0));
+    let last = match &status.last_success {
+        Some(s) => format!(
+            "last verified backup {} ({}, {})",
+            when(s.at_ms),
+            s.kind,
+            s.file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+        None => "no verified scheduled backup yet".to_owned(),
+    };
+    match &status.last_failure {
+        Some(f) if status.failures_in_a_row > 0 => format!(
+            "Backups: BACKUP-ALERT: the last {} backup failed at {} ({} in a row): {}; {last}",
+            f.kind,
+            when(f.at_ms),
+            status.failures_in_a_row,
+            f.error
+        ),
+        _ if ctx.config.backup.key_file.as_os_str().is_empty()
+            && ctx.config.backup.passphrase_file.as_os_str().is_empty() =>
+        {
+            format!(
+                "Backups: scheduled backups are off (set [backup] key_file, see `pos backup \
+                 keygen`); {last}"
+            )
+        }
+        _ => format!("Backups: {last}"),
+    }
+}

@@ -177,6 +177,9 @@ fn a_hub_with_no_backup_makes_one_at_start_up_verified_and_not_again_after_a_res
     assert_eq!(success.file, file.path);
     assert!(success.records > 0);
     assert_eq!(status.failures_in_a_row, 0);
+    let out = env.run(&["hub", "devices", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("Backups: last verified backup"), "{listed}");
     // Nothing left behind but the backup itself.
     let names: Vec<String> = std::fs::read_dir(&backups)
         .unwrap()
@@ -228,6 +231,10 @@ fn a_backup_dir_that_cannot_be_written_raises_the_alert_and_is_recorded() {
     let events = env.backup_events();
     assert_eq!(events.len(), 1, "{events:?}");
     assert!(events[0].to_string().contains("failed"), "{events:?}");
+    // The manager sees it in the devices list.
+    let out = env.run(&["hub", "devices", "list"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("BACKUP-ALERT"), "{listed}");
     drop(env.dir);
 }
 

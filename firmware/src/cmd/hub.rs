@@ -259,6 +259,7 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
     }
     if rows.is_empty() {
         println!("No devices enrolled yet (create a code with `pos hub enroll-code`).");
+        println!("{}", backup_jobs::status_line(ctx));
         return Ok(());
     }
     println!(
@@ -301,6 +302,7 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
             alerts.join(", ")
         );
     }
+    println!("\n{}", backup_jobs::status_line(ctx));
     Ok(())
 }
 
