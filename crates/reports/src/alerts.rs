@@ -109,6 +109,8 @@ pub struct OfflineDevice {
 pub struct BackupState {
     pub last_success_ms: Option<u64>,
     pub last_failure_ms: Option<u64>,
+    /// Failures since the last success (`backup-status.json`'s `failures_in_a_row`).
+    pub failures_in_a_row: u32,
 }
 
 /// Usage of the data partition.
@@ -234,17 +236,15 @@ pub fn evaluate(rules: &AlertRules, input: &AlertInputs<'_>) -> Vec<Alert> {
         }
     }
     if let Some(b) = input.backup {
-        let failed_last = match (b.last_failure_ms, b.last_success_ms) {
-            (Some(f), Some(s)) => f > s,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if failed_last {
+        if b.failures_in_a_row > 0 {
             push(
                 AlertKind::BackupFailed,
                 Severity::Critical,
                 "backup".into(),
-                "the last backup failed: see `pos backup list` and the log, fix the cause and run `pos backup create`".into(),
+                format!(
+                    "the last {} backup(s) failed: see `pos audit log --kind backup.failed`, fix the cause and run `pos backup create`",
+                    b.failures_in_a_row
+                ),
             );
         }
         let max_age = u64::from(rules.backup_max_age_h) * 3_600_000;
@@ -314,6 +314,7 @@ mod tests {
                 backup: Some(BackupState {
                     last_success_ms: Some(5),
                     last_failure_ms: Some(1),
+                    failures_in_a_row: 0,
                 }),
                 ..AlertInputs::default()
             },
@@ -348,6 +349,7 @@ mod tests {
                 backup: Some(BackupState {
                     last_success_ms: Some(1),
                     last_failure_ms: Some(2),
+                    failures_in_a_row: 1,
                 }),
                 disk: Some(DiskUsage {
                     total_bytes: 100,

@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use pos_audit::Event;
 use pos_core::sale::events::{self as ev, Refunded, SaleCompleted};
 use pos_core::sale::{CompletedSale, Money};
-use pos_core::{DeviceId, UserId};
+use pos_core::{DeviceId, Hlc, UserId};
 use pos_reports::{
     delta, evaluate, hour_of, Alert, AlertInputs, AlertRules, BackupState, CashierRow, CategoryRow,
     CostedSales, Counters, Dashboard, DayRow, Delta, DiskUsage, Fact, Heatmap, HourRow, Kpis,
@@ -266,16 +266,19 @@ impl Projection for BackupAnalytics {
             "failed" => (0, 1),
             _ => return Ok(()),
         };
-        let at = event.hlc.wall_ms() as i64;
+        let at = event.hlc.raw() as i64;
         tx.prepare_cached(
-            "INSERT INTO analytics_backups (origin, made, failed, last_made_ms, last_failed_ms)
-             VALUES (?1, ?2, ?3, CASE WHEN ?2 = 1 THEN ?4 END, CASE WHEN ?3 = 1 THEN ?4 END)
+            "INSERT INTO analytics_backups (origin, made, failed, last_made_hlc, last_failed_hlc,
+                 failed_in_a_row)
+             VALUES (?1, ?2, ?3, CASE WHEN ?2 = 1 THEN ?4 END, CASE WHEN ?3 = 1 THEN ?4 END, ?3)
              ON CONFLICT (origin) DO UPDATE SET made = made + excluded.made,
                  failed = failed + excluded.failed,
-                 last_made_ms = max(coalesce(last_made_ms, excluded.last_made_ms),
-                                    coalesce(excluded.last_made_ms, last_made_ms)),
-                 last_failed_ms = max(coalesce(last_failed_ms, excluded.last_failed_ms),
-                                      coalesce(excluded.last_failed_ms, last_failed_ms))",
+                 last_made_hlc = max(coalesce(last_made_hlc, excluded.last_made_hlc),
+                                     coalesce(excluded.last_made_hlc, last_made_hlc)),
+                 last_failed_hlc = max(coalesce(last_failed_hlc, excluded.last_failed_hlc),
+                                       coalesce(excluded.last_failed_hlc, last_failed_hlc)),
+                 failed_in_a_row = CASE WHEN excluded.made = 1 THEN 0
+                                        ELSE failed_in_a_row + 1 END",
         )?
         .execute(params![&event.origin.as_bytes()[..], made, failed, at])?;
         Ok(())
@@ -744,13 +747,16 @@ impl Store {
     pub fn backup_state(&self) -> crate::Result<Option<BackupState>> {
         self.conn()
             .prepare_cached(
-                "SELECT last_made_ms, last_failed_ms FROM analytics_backups WHERE origin = ?1",
+                "SELECT last_made_hlc, last_failed_hlc, failed_in_a_row FROM analytics_backups
+                 WHERE origin = ?1",
             )
             .and_then(|mut s| {
                 s.query_row([&self.device_id().as_bytes()[..]], |r| {
+                    let ms = |v: Option<i64>| v.map(|h| Hlc::from_raw(h as u64).wall_ms());
                     Ok(BackupState {
-                        last_success_ms: r.get::<_, Option<i64>>(0)?.map(|v| v as u64),
-                        last_failure_ms: r.get::<_, Option<i64>>(1)?.map(|v| v as u64),
+                        last_success_ms: ms(r.get(0)?),
+                        last_failure_ms: ms(r.get(1)?),
+                        failures_in_a_row: u32::try_from(r.get::<_, i64>(2)?).unwrap_or(u32::MAX),
                     })
                 })
                 .optional()

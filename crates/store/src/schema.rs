@@ -406,14 +406,17 @@ CREATE TABLE analytics_taxes (
     PRIMARY KEY (hour, terminal, class, rate_bp)
 ) STRICT, WITHOUT ROWID;
 
--- Module `backup` (analytics): each origin's latest backup outcomes, max() of the events' HLC
--- wall times, so order-independent too.
+-- Module `backup` (analytics): each origin's backup outcomes (`backup.made`, `backup.failed`):
+-- counts, the latest HLC of each (max()), and the failures since the last success (the
+-- origin's own records always apply in chain order, so this is the same in any interleaving
+-- of origins and after a rebuild).
 CREATE TABLE analytics_backups (
-    origin         BLOB PRIMARY KEY,
-    made           INTEGER NOT NULL DEFAULT 0,
-    failed         INTEGER NOT NULL DEFAULT 0,
-    last_made_ms   INTEGER,
-    last_failed_ms INTEGER
+    origin          BLOB PRIMARY KEY,
+    made            INTEGER NOT NULL DEFAULT 0,
+    failed          INTEGER NOT NULL DEFAULT 0,
+    last_made_hlc   INTEGER,
+    last_failed_hlc INTEGER,
+    failed_in_a_row INTEGER NOT NULL DEFAULT 0
 ) STRICT, WITHOUT ROWID;
 "#;
 

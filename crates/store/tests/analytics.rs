@@ -841,3 +841,108 @@ fn the_views_add_up_to_the_totals() {
         "{alerts:?}"
     );
 }
+
+/// A database from before the analytics tables (schema 6) gets them filled from its log on
+/// the first open by this build.
+#[test]
+fn an_older_database_is_replayed_into_the_analytics_tables() {
+    let dir = tempdir();
+    let mut t = Store::init(dir.path(), DeviceRole::Terminal, "main", "till", false)
+        .unwrap()
+        .0;
+    let mut till = Till::new(9);
+    for i in 0..5u8 {
+        till.act(&Op::Sale {
+            b: false,
+            cashier: usize::from(i % 2),
+            lines: vec![(i, 2)],
+            card: i % 2 == 0,
+            discount_bp: 0,
+            minutes: 0,
+        });
+    }
+    // The same facts as this terminal's own records (stamped now by the store).
+    let drafts: Vec<EventDraft> = till
+        .events
+        .iter()
+        .map(|e| {
+            let mut d = EventDraft::json(&e.module, &e.kind, &());
+            d.payload = e.payload.clone();
+            d
+        })
+        .collect();
+    t.append(drafts).unwrap();
+    let before = t.kpis(Period::all()).unwrap();
+    assert_eq!(before.sales_count, 5);
+    let tables = analytics_tables(&t);
+    drop(t);
+
+    let conn = Connection::open(dir.path().join(pos_store::DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE analytics_hourly; DROP TABLE analytics_products; DROP TABLE analytics_tenders;
+         DROP TABLE analytics_taxes; DROP TABLE analytics_backups; PRAGMA user_version = 6;",
+    )
+    .unwrap();
+    drop(conn);
+
+    let t = Store::open(dir.path(), pos_store::StoreOptions::default()).unwrap();
+    assert_eq!(t.kpis(Period::all()).unwrap(), before);
+    assert_eq!(analytics_tables(&t), tables);
+    assert!(t.verify().is_ok());
+}
+
+/// Backup outcomes and drawers left open are counted from the log and raise alerts.
+#[test]
+fn backups_and_drawers_left_open_raise_alerts() {
+    let dir = tempdir();
+    let mut hub = hub(dir.path(), &[]);
+    assert_eq!(hub.backup_state().unwrap(), None);
+    let made = EventDraft::json("backup", "made", &serde_json::json!({ "file": "a" }));
+    let failed = EventDraft::json("backup", "failed", &serde_json::json!({ "error": "disk" }));
+    let drawer = EventDraft::json(
+        "security",
+        "drawer_left_open",
+        &serde_json::json!({ "open_ms": 90_000 }),
+    );
+    hub.append(vec![made]).unwrap();
+    hub.append(vec![failed, drawer]).unwrap();
+    let state = hub.backup_state().unwrap().unwrap();
+    assert!(state.last_failure_ms.unwrap() >= state.last_success_ms.unwrap());
+    assert_eq!(state.failures_in_a_row, 1);
+    let now = pos_store::now_ms();
+    let today = Period::local_day(now, 0).unwrap();
+    let rules = pos_reports::AlertRules::default();
+    let kinds: Vec<pos_reports::AlertKind> = hub
+        .alerts(&rules, now, today, Some(state))
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    assert!(
+        kinds.contains(&pos_reports::AlertKind::BackupFailed),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&pos_reports::AlertKind::DrawerLeftOpen),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&pos_reports::AlertKind::BackupOverdue),
+        "{kinds:?}"
+    );
+    assert_eq!(hub.kpis(today).unwrap().drawers_left_open, 1);
+    assert!(hub.disk_usage().unwrap().total_bytes > 0);
+    // A later success clears the failure.
+    hub.append(vec![EventDraft::json(
+        "backup",
+        "made",
+        &serde_json::json!({}),
+    )])
+    .unwrap();
+    let state = hub.backup_state().unwrap().unwrap();
+    assert_eq!(state.failures_in_a_row, 0);
+    assert!(state.last_success_ms >= state.last_failure_ms);
+    let live = hub.projection_dump().unwrap();
+    hub.rebuild().unwrap();
+    assert_eq!(hub.projection_dump().unwrap(), live);
+}
