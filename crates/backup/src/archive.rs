@@ -500,11 +500,27 @@ fn verify_unpacked(
             known,
         });
     }
-    integrity_check(&into.join(DB_FILE))?;
-    let store = Store::open_read_only(into)?;
-    let report = store
-        .verify()
-        .map_err(|e| BackupError::Contents(format!("the audit log does not verify: {e}")))?;
+    // SQLite's integrity check and the audit chains are independent reads of the unpacked
+    // copy: run them side by side (each on its own read-only connection).
+    let db = into.join(DB_FILE);
+    let (integrity, chains) = std::thread::scope(|scope| {
+        let integrity = scope.spawn(|| integrity_check(&db));
+        let chains = Store::open_read_only(into)
+            .map_err(BackupError::from)
+            .and_then(|store| {
+                let report = store.verify().map_err(|e| {
+                    BackupError::Contents(format!("the audit log does not verify: {e}"))
+                })?;
+                Ok((store, report))
+            });
+        let integrity = integrity
+            .join()
+            .unwrap_or_else(|_| Err(BackupError::Internal("the integrity check panicked".into())));
+        (integrity, chains)
+    });
+    // A damaged file is named as such before what it breaks in the chains.
+    integrity?;
+    let (store, report) = chains?;
     let chains: Vec<Chain> = report
         .chains
         .iter()
