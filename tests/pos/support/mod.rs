@@ -28,9 +28,10 @@ const SIM_STAFF: [(&str, &str, &str); 2] = [
     ("alice", "cashier", "481516"),
 ];
 
-/// A temp dir with the config and the hub's data dir.
+/// A temp dir with the config and the hub's data dir; kept (and its path printed) when the
+/// test fails, for a look at the databases.
 pub struct Env {
-    dir: tempfile::TempDir,
+    dir: Option<tempfile::TempDir>,
     pub config: PathBuf,
     pub hub: PathBuf,
 }
@@ -41,7 +42,15 @@ impl Env {
         let config = dir.path().join("pos.toml");
         std::fs::write(&config, "[auth]\nmfa_roles = []\n").unwrap();
         let hub = dir.path().join("hub");
-        Env { config, hub, dir }
+        Env {
+            config,
+            hub,
+            dir: Some(dir),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.as_ref().unwrap().path()
     }
 
     pub fn pos(&self, data: &Path) -> Command {
@@ -113,7 +122,7 @@ impl Env {
     /// its staff only in an empty user table (so on a plain `pos init` terminal its first
     /// login fails). Not `pos demo`: what it sets up (and enrolls) changes with the demo.
     pub fn terminal(&self, label: &str, name: &str) -> PathBuf {
-        let till = self.dir.path().join(label);
+        let till = self.path().join(label);
         let init = self.ok(&till, &["init", "--role", "terminal", "--name", name], "");
         let one_time = after(&init, "One-time password (shown once):").to_owned();
         self.ok(
@@ -198,6 +207,16 @@ impl Env {
     pub fn devices(&self) -> Vec<serde_json::Value> {
         let out = self.ok(&self.hub, &["hub", "devices", "list", "--json"], "");
         serde_json::from_str(&out).unwrap()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                eprintln!("test data kept in {}", dir.keep().display());
+            }
+        }
     }
 }
 
@@ -627,7 +646,21 @@ pub fn wait_until_settled(
                 }
             }
         },
-        why,
+        || {
+            let heads: Vec<String> = tills
+                .iter()
+                .map(|t| {
+                    let id = device_id(t);
+                    format!(
+                        "{}: own head {}, stored at the hub {}",
+                        t.display(),
+                        max_seq(t, id),
+                        max_seq(hub, id)
+                    )
+                })
+                .collect();
+            format!("{}\n{}", heads.join("\n"), why())
+        },
     );
 }
 
