@@ -180,6 +180,15 @@ fn a_hub_with_no_backup_makes_one_at_start_up_verified_and_not_again_after_a_res
     let out = env.run(&["hub", "devices", "list"]);
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains("Backups: last verified backup"), "{listed}");
+    // `pos backup list --verify` (the key from the config) shows it and that it verifies.
+    let out = env.run(&["backup", "list", "--verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let row = listed
+        .lines()
+        .find(|l| l.contains(&name))
+        .unwrap_or_else(|| panic!("{name} not in {listed}"));
+    assert!(row.contains("verified"), "{row}");
     // Nothing left behind but the backup itself.
     let names: Vec<String> = std::fs::read_dir(&backups)
         .unwrap()
