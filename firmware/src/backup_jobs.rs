@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use pos_backup::job::{self, JobReport, Status};
+use pos_backup::offsite::SftpTarget;
 use pos_backup::retention::Policy;
 use pos_backup::schedule::{Schedule, RETRY_AFTER_MS};
 use pos_backup::{BackupError, BackupKind, Secret};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub schedule: Schedule,
     pub policy: Policy,
     pub device: String,
+    /// Where each daily backup is also copied ([backup] offsite), if anywhere.
+    pub offsite: Option<SftpTarget>,
 }
 
 /// What happened to one scheduled backup.
@@ -86,7 +89,15 @@ pub fn settings(ctx: &Context, role: DeviceRole) -> Option<Settings> {
             return None;
         }
     };
+    let offsite = match crate::cmd::backup::offsite_target(ctx) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("ALERT: off-site copies are off: {e:#} (fix [backup] offsite)");
+            None
+        }
+    };
     Some(Settings {
+        offsite,
         data_dir: ctx.data_dir.clone(),
         dir: job::backup_dir(&ctx.data_dir, &b.dir),
         secret,
@@ -209,6 +220,9 @@ fn run(s: &Settings, stop: &(Mutex<bool>, Condvar), on_outcome: &dyn Fn(BackupKi
         let at = pos_store::now_ms();
         last_failure = outcome.is_err().then_some(at);
         record(s, kind, &outcome, at, on_outcome);
+        if let (Ok(report), Some(target), BackupKind::Daily) = (&outcome, &s.offsite, kind) {
+            push_offsite(target, &report.file.path);
+        }
     }
 }
 
@@ -244,6 +258,18 @@ fn record(
         }
     }
     on_outcome(kind, outcome);
+}
+
+/// Copy a new daily backup off site; a failure is an alert, the local backup stands.
+fn push_offsite(target: &SftpTarget, file: &std::path::Path) {
+    match target.upload(file) {
+        Ok(remote) => tracing::info!(%remote, host = %target.host, "daily backup copied off site"),
+        Err(e) => tracing::error!(
+            host = %target.host,
+            "ALERT: off-site copy failed: {e}. The local backup is fine; copy it later with \
+             `pos backup offsite push`."
+        ),
+    }
 }
 
 /// The system log entry of a failed backup, with what to do.

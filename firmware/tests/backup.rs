@@ -619,3 +619,64 @@ fn the_guided_restore_asks_checks_and_restores() {
     env.ok(&env.data, &["audit", "verify"], "");
     let _ = collector;
 }
+
+/// `pos backup offsite push|list|get` against a real sshd on 127.0.0.1: the newest backup goes
+/// over, is listed, comes back byte-equal into another box's backup dir and verifies there;
+/// a server with another host key is refused with what to check.
+#[test]
+fn offsite_push_list_get_through_a_real_sftp_server() {
+    let server = pos_testkit::sshd::SshServer::start();
+    let store = server.path("store").display().to_string();
+    let config = format!(
+        "[backup]\noffsite = \"{}\"\noffsite_identity = \"{}\"\noffsite_known_hosts = \"{}\"\n",
+        server.url(&store),
+        server.path("client_key").display(),
+        server.path("known_hosts").display()
+    );
+    let env = Env::new(&config);
+    let key = env.keygen("backup.key");
+    let made = env.create(&key, "manual");
+    let name = made.file_name().unwrap().to_string_lossy().into_owned();
+
+    let out = env.ok(&env.data, &["backup", "offsite", "push"], "");
+    assert!(out.contains(&format!("Copied {name}")), "{out}");
+    let out = env.ok(&env.data, &["backup", "offsite", "list"], "");
+    assert!(out.contains(&name), "{out}");
+
+    // Another box (a replacement) fetches it and checks it with the key.
+    let other = env.path("replacement");
+    env.ok(
+        &other,
+        &["init", "--role", "terminal", "--name", "till-9"],
+        "",
+    );
+    let out = env.ok(&other, &["backup", "offsite", "get", &name], "");
+    assert!(out.contains("pos backup restore"), "{out}");
+    let fetched = other.join("backups").join(&name);
+    assert_eq!(
+        std::fs::read(&fetched).unwrap(),
+        std::fs::read(&made).unwrap()
+    );
+    env.ok(
+        &other,
+        &[
+            "backup",
+            "verify",
+            fetched.to_str().unwrap(),
+            "--key-file",
+            &key,
+        ],
+        "",
+    );
+
+    // A known_hosts that pins another key: refused, nothing copied.
+    let other_key = server.path("other_host_key");
+    pos_testkit::sshd::keygen(&other_key);
+    std::fs::write(
+        server.path("known_hosts"),
+        pos_testkit::sshd::known_hosts_line(&other_key, server.port),
+    )
+    .unwrap();
+    let err = env.fails(&env.data, &["backup", "offsite", "list"], "", 2);
+    assert!(err.contains("host key"), "{err}");
+}

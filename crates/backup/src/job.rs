@@ -135,31 +135,38 @@ pub fn prune(
     Ok(deleted)
 }
 
-/// Remove what killed jobs left in `dir`: `.partial` files, `.snapshot-*` and `.verify-*`
-/// older than six hours. Returns how many went. Never touches a listed backup.
-pub fn remove_stale_leftovers(dir: &Path) -> usize {
+/// What interrupted jobs left in `dir` (`.partial` files, `.snapshot-*` and `.verify-*`)
+/// last written at least `older_than` ago (a running job writes all the time), sorted.
+pub fn stale_leftovers(dir: &Path, older_than: Duration) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return Vec::new();
     };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(&format!(".{EXTENSION}.partial"))
+                || name.starts_with(".snapshot-")
+                || name.starts_with(".verify-")
+        })
+        .filter(|e| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= older_than)
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Remove what killed jobs left in `dir` ([`stale_leftovers`] older than six hours). Returns
+/// how many went. Never touches a listed backup.
+pub fn remove_stale_leftovers(dir: &Path) -> usize {
     let mut removed = 0;
-    for e in entries.filter_map(|e| e.ok()) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let leftover = name.ends_with(&format!(".{EXTENSION}.partial"))
-            || name.starts_with(".snapshot-")
-            || name.starts_with(".verify-");
-        if !leftover {
-            continue;
-        }
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age >= STALE_AFTER);
-        if !old {
-            continue;
-        }
-        let path = e.path();
+    for path in stale_leftovers(dir, STALE_AFTER) {
         let gone = if path.is_dir() {
             std::fs::remove_dir_all(&path)
         } else {

@@ -4,111 +4,20 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use pos_backup::offsite::{OffsiteError, SftpTarget};
 use pos_backup::{create, verify, BackupKey, CreateOptions, Secret};
+use pos_testkit::sshd::{keygen, known_hosts_line, SshServer};
 
 fn quiet(_: &str, _: u64, _: u64) {}
 
-fn keygen(path: &Path) {
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen (openssh-client) is installed");
-    assert!(ok.success());
-}
-
-/// An sshd in the foreground on a free port, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    user: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        let sshd = Path::new("/usr/sbin/sshd");
-        assert!(
-            sshd.exists(),
-            "this test needs Debian's openssh-server (.ci/run installs it)"
-        );
-        // sshd refuses to start without its privilege separation directory.
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        keygen(&d.join("host_key"));
-        keygen(&d.join("client_key"));
-        std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
-        std::fs::create_dir(d.join("store")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\n\
-             AuthorizedKeysFile {0}/authorized_keys\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
-             PidFile {0}/sshd.pid\nSubsystem sftp internal-sftp\n",
-            d.display()
-        );
-        std::fs::write(d.join("sshd_config"), config).unwrap();
-        let pubkey = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
-        let fields: Vec<&str> = pubkey.split_whitespace().collect();
-        std::fs::write(
-            d.join("known_hosts"),
-            format!("[127.0.0.1]:{port} {} {}\n", fields[0], fields[1]),
-        )
-        .unwrap();
-        let child = Command::new(sshd)
-            .arg("-D")
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .arg("-E")
-            .arg(d.join("sshd.log"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let user = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_owned();
-        Server {
-            child,
-            port,
-            dir,
-            user,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn target(&self, dir: &str) -> SftpTarget {
-        SftpTarget::parse(
-            &format!("sftp://{}@127.0.0.1:{}{dir}", self.user, self.port),
-            &self.path("client_key"),
-            &self.path("known_hosts"),
-        )
-        .unwrap()
-    }
+fn sftp_to(server: &SshServer, dir: &str) -> SftpTarget {
+    SftpTarget::parse(
+        &server.url(dir),
+        &server.path("client_key"),
+        &server.path("known_hosts"),
+    )
+    .unwrap()
 }
 
 fn backup(out: &Path) -> PathBuf {
@@ -123,11 +32,11 @@ fn backup(out: &Path) -> PathBuf {
 
 #[test]
 fn a_backup_goes_off_site_and_comes_back_intact() {
-    let server = Server::start();
+    let server = SshServer::start();
     let local = tempfile::tempdir().unwrap();
     let file = backup(local.path());
     let store = server.path("store");
-    let target = server.target(&store.display().to_string());
+    let target = sftp_to(&server, &store.display().to_string());
 
     let remote = target.upload(&file).unwrap();
     assert!(remote.ends_with(".3pbak"), "{remote}");
@@ -153,7 +62,7 @@ fn a_backup_goes_off_site_and_comes_back_intact() {
 
 #[test]
 fn a_wrong_host_key_an_unknown_box_a_missing_dir_and_a_stopped_server_are_named() {
-    let mut server = Server::start();
+    let mut server = SshServer::start();
     let local = tempfile::tempdir().unwrap();
     let file = backup(local.path());
     let store = server.path("store").display().to_string();
@@ -161,15 +70,9 @@ fn a_wrong_host_key_an_unknown_box_a_missing_dir_and_a_stopped_server_are_named(
     // A known_hosts file pinning another key.
     let other = server.path("other_host_key");
     keygen(&other);
-    let pubkey = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let fields: Vec<&str> = pubkey.split_whitespace().collect();
     let wrong_hosts = server.path("wrong_known_hosts");
-    std::fs::write(
-        &wrong_hosts,
-        format!("[127.0.0.1]:{} {} {}\n", server.port, fields[0], fields[1]),
-    )
-    .unwrap();
-    let mut target = server.target(&store);
+    std::fs::write(&wrong_hosts, known_hosts_line(&other, server.port)).unwrap();
+    let mut target = sftp_to(&server, &store);
     target.known_hosts = wrong_hosts;
     let err = target.upload(&file).unwrap_err();
     assert!(matches!(err, OffsiteError::HostKey { .. }), "{err:?}");
@@ -177,21 +80,23 @@ fn a_wrong_host_key_an_unknown_box_a_missing_dir_and_a_stopped_server_are_named(
     // A box whose key the server does not know.
     let stranger = server.path("stranger_key");
     keygen(&stranger);
-    let mut target = server.target(&store);
+    let mut target = sftp_to(&server, &store);
     target.identity = stranger;
     let err = target.upload(&file).unwrap_err();
     assert!(matches!(err, OffsiteError::Refused { .. }), "{err}");
     assert!(err.to_string().contains("authorized_keys"), "{err}");
 
     // A directory that does not exist on the server.
-    let err = server.target("/nonexistent/dir").upload(&file).unwrap_err();
+    let err = sftp_to(&server, "/nonexistent/dir")
+        .upload(&file)
+        .unwrap_err();
     assert!(matches!(err, OffsiteError::Remote(_)), "{err}");
 
     // Nothing was left on the server by the failures.
     assert_eq!(std::fs::read_dir(server.path("store")).unwrap().count(), 0);
 
     // The server stopped.
-    let target = server.target(&store);
+    let target = sftp_to(&server, &store);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let err = target.upload(&file).unwrap_err();

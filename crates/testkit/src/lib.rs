@@ -6,6 +6,8 @@
 // Fixtures: a failed setup is a failed test, and says where.
 #![allow(clippy::unwrap_used)]
 
+pub mod sshd;
+
 use std::path::Path;
 
 use pos_audit::Event;

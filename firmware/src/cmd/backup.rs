@@ -12,11 +12,13 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, IsTerminal as _, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use clap::{ArgGroup, Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use pos_backup::job;
+use pos_backup::offsite::SftpTarget;
 use pos_backup::retention::{self, Entry, Policy, Reason};
 use pos_backup::{
     usb, BackupError, BackupFile, BackupKey, BackupKind, CreateOptions, KeySpec, Secret,
@@ -72,6 +74,36 @@ pub enum BackupCommand {
     Import(ImportArgs),
     /// Guided restore: choose a backup, check it, confirm, swap it in (stop the service first).
     Restore(RestoreArgs),
+    /// Off-site copies on the SFTP server of [backup] offsite: push, list, get.
+    #[command(subcommand, after_help = OFFSITE_HELP)]
+    Offsite(OffsiteCommand),
+}
+
+const OFFSITE_HELP: &str = "\
+The server is one the shop owns, named in the config:
+  [backup] offsite = \"sftp://USER@HOST[:PORT]/DIR\"
+           offsite_identity = \"/etc/pos/offsite_ed25519\"      # this box's SSH key
+           offsite_known_hosts = \"/etc/pos/offsite_known_hosts\" # the server's pinned key
+Make the key with `ssh-keygen -t ed25519 -N '' -f /etc/pos/offsite_ed25519`, add its .pub to
+the server's authorized_keys, and pin the server's key with
+`ssh-keyscan -p PORT HOST > /etc/pos/offsite_known_hosts` (compare its fingerprint with the
+server's own before trusting it). Backups are encrypted before they leave the box. With an
+off-site address set, every scheduled daily backup is also pushed.";
+
+#[derive(Debug, Subcommand)]
+pub enum OffsiteCommand {
+    /// Copy backups to the off-site server (default: the newest in the backup dir).
+    Push {
+        /// Backup files to copy.
+        files: Vec<PathBuf>,
+    },
+    /// The backups on the off-site server.
+    List,
+    /// Fetch a backup from the off-site server into the backup dir (then `pos backup restore`).
+    Get {
+        /// Its file name, as `pos backup offsite list` shows it.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -174,16 +206,79 @@ pub fn run(ctx: &Context, cmd: BackupCommand) -> anyhow::Result<()> {
         BackupCommand::Export(a) => export(ctx, a),
         BackupCommand::Import(a) => import(ctx, a),
         BackupCommand::Restore(a) => restore(ctx, a),
+        BackupCommand::Offsite(c) => offsite(ctx, c),
     }
+}
+
+/// The off-site server of `[backup] offsite`, or None when none is set.
+pub fn offsite_target(ctx: &Context) -> anyhow::Result<Option<SftpTarget>> {
+    let b = &ctx.config.backup;
+    if b.offsite.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(SftpTarget::parse(
+        &b.offsite,
+        &b.offsite_identity,
+        &b.offsite_known_hosts,
+    )?))
+}
+
+fn offsite(ctx: &Context, cmd: OffsiteCommand) -> anyhow::Result<()> {
+    let target = offsite_target(ctx)?.ok_or_else(|| {
+        anyhow!(
+            "no off-site server is set: set [backup] offsite, offsite_identity and \
+             offsite_known_hosts in the config (see `pos backup offsite --help`)"
+        )
+    })?;
+    let where_ = format!("{}@{}:{}", target.user, target.host, target.dir);
+    match cmd {
+        OffsiteCommand::Push { files } => {
+            let files = if files.is_empty() {
+                let newest = pos_backup::list(&backup_dir(ctx))?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| anyhow!("no backup to copy yet (pos backup create)"))?;
+                vec![newest.path]
+            } else {
+                files
+            };
+            for f in files {
+                read_header(&f)?;
+                let remote = target.upload(&f)?;
+                println!("Copied {} to {where_} ({remote}).", file_name(&f));
+            }
+        }
+        OffsiteCommand::List => {
+            let found = target.list()?;
+            if found.is_empty() {
+                println!("No backups on {where_} yet.");
+            }
+            for (name, bytes) in found {
+                println!("{name}  {}", size(bytes));
+            }
+        }
+        OffsiteCommand::Get { name } => {
+            let dir = backup_dir(ctx);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = target.download(&name, &dir)?;
+            read_header(&path)?;
+            println!(
+                "Fetched {} into {}; check it with `pos backup verify {}`, restore it with \
+                 `pos backup restore {}`.",
+                name,
+                dir.display(),
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The backup dir: `[backup] dir`, or `DATA_DIR/backups`.
 pub fn backup_dir(ctx: &Context) -> PathBuf {
-    if ctx.config.backup.dir.as_os_str().is_empty() {
-        ctx.data_dir.join("backups")
-    } else {
-        ctx.config.backup.dir.clone()
-    }
+    job::backup_dir(&ctx.data_dir, &ctx.config.backup.dir)
 }
 
 /// The retention of `[backup]`.
@@ -275,19 +370,12 @@ impl<'a> Keys<'a> {
 
     fn configured_passphrase(&self) -> anyhow::Result<Option<String>> {
         let p = &self.ctx.config.backup.passphrase_file;
-        if p.as_os_str().is_empty() {
-            return Ok(None);
+        match job::unattended_secret(Path::new(""), p)
+            .with_context(|| "[backup] passphrase_file".to_owned())?
+        {
+            Some(Secret::Passphrase(line)) => Ok(Some(line)),
+            _ => Ok(None),
         }
-        let text = std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read [backup] passphrase_file {}", p.display()))?;
-        let line = text.lines().next().unwrap_or("").to_owned();
-        if line.is_empty() {
-            bail!(
-                "[backup] passphrase_file {} is empty: its first line must be the passphrase",
-                p.display()
-            );
-        }
-        Ok(Some(line))
     }
 
     /// The secret of a new backup.
@@ -779,19 +867,16 @@ pub fn prune_dir(
     policy: &Policy,
     dry_run: bool,
 ) -> anyhow::Result<Pruned> {
-    let (backups, others): (Vec<BackupFile>, Vec<BackupFile>) = pos_backup::list(dir)
+    let others = pos_backup::list(dir)
         .map_err(|e| explain(e, dir))?
         .into_iter()
-        .partition(|b| b.header.device.id == device);
-    let entries: Vec<Entry> = backups
-        .iter()
-        .map(|b| Entry {
-            created_ms: b.header.created_ms,
-            kind: b.header.kind,
-        })
+        .filter(|b| b.header.device.id != device)
         .collect();
-    let now = jiff::Timestamp::now();
-    let offset_ms = i64::from(jiff::tz::TimeZone::system().to_offset(now).seconds()) * 1000;
+    let (backups, entries): (Vec<BackupFile>, Vec<Entry>) = job::own_backups(dir, device)
+        .map_err(|e| explain(e, dir))?
+        .into_iter()
+        .unzip();
+    let offset_ms = job::local_offset_ms(pos_store::now_ms());
     let decisions = retention::decide(&entries, policy, offset_ms);
     let mut out = Pruned {
         others,
@@ -809,7 +894,7 @@ pub fn prune_dir(
             }
         }
     }
-    out.stale = stale_files(dir)?;
+    out.stale = job::stale_leftovers(dir, STALE_AFTER);
     if !dry_run {
         for p in &out.stale {
             std::fs::remove_file(p).with_context(|| format!("cannot remove {}", p.display()))?;
@@ -818,36 +903,6 @@ pub fn prune_dir(
             File::open(dir).and_then(|d| d.sync_all())?;
         }
     }
-    Ok(out)
-}
-
-/// `*.partial` and snapshot temp files in `dir` last written over an hour ago (an interrupted
-/// backup or copy; a running one writes all the time).
-fn stale_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => return Err(anyhow!("cannot read {}: {e}", dir.display())),
-    };
-    let now = SystemTime::now();
-    for e in entries.filter_map(Result::ok) {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let unfinished = name.ends_with(PARTIAL) || name.starts_with(".snapshot-");
-        let Ok(meta) = e.metadata() else { continue };
-        if !unfinished || !meta.is_file() {
-            continue;
-        }
-        let old = meta
-            .modified()
-            .ok()
-            .and_then(|m| now.duration_since(m).ok())
-            .is_some_and(|age| age > STALE_AFTER);
-        if old {
-            out.push(e.path());
-        }
-    }
-    out.sort();
     Ok(out)
 }
 
