@@ -1060,6 +1060,16 @@ pub(crate) fn sim_sale(engine: &mut Engine, n: u64) -> anyhow::Result<u64> {
     if engine.shift()?.is_none() {
         engine.open_shift(Money(15000))?;
     }
+    if engine.ticket().is_some_and(|t| !t.lines().is_empty()) {
+        // A ticket the last run left open (killed mid-sale, given back from the journal at
+        // login): the customer is still at the till, so it is finished first, paid in cash.
+        let due = engine.balance()?.remaining;
+        if due.0 > 0 {
+            engine.pay(Tender::Cash, due)?;
+        }
+        let recovered = engine.complete()?;
+        tracing::info!(receipt = recovered.number, "finished the ticket a restart gave back");
+    }
     let pick = |i: u64| &codes[(i % codes.len() as u64) as usize];
     engine.scan(pick(n))?;
     if n.is_multiple_of(2) {
