@@ -137,6 +137,12 @@ pub fn create(
         let mut zstd = zstd::Encoder::new(seal, options.zstd_level)?;
         // Pledged content size is unknown; checksums are ours (blake3 per file and segment).
         zstd.include_checksum(false)?;
+        // Compression is most of the work: one worker per core (the snapshot is already taken,
+        // so the sales this competes with only need short bursts of CPU).
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        if workers > 1 {
+            zstd.multithread(workers as u32)?;
+        }
         let mut tar = tar::Builder::new(zstd);
         tar.mode(tar::HeaderMode::Deterministic);
         let mut files = Vec::new();
