@@ -46,7 +46,9 @@ impl Period {
     }
 
     /// The local calendar day containing `at_ms`, for a zone `utc_offset_min` minutes east of
-    /// UTC at that time (the caller reads it from the system's time zone).
+    /// UTC at that time (the caller reads it from the system's time zone, e.g. with jiff:
+    /// `Zoned::now().offset().seconds() / 60`). On a daylight-saving change day the day is
+    /// cut with the offset at `at_ms`, so one of its edges is an hour off.
     pub fn local_day(at_ms: u64, utc_offset_min: i32) -> Result<Period, ReportError> {
         Period::local_days(at_ms, 1, utc_offset_min)
     }
