@@ -322,6 +322,16 @@ pub fn apply_size(window: &crate::AppWindow, size: ScreenSize) {
     ));
 }
 
+/// [`apply_size`] for the hub's manager display.
+pub fn apply_hub_size(window: &crate::HubWindow, size: ScreenSize) {
+    window.set_window_width(size.width as f32);
+    window.set_window_height(size.height as f32);
+    window.window().set_size(slint::LogicalSize::new(
+        size.width as f32,
+        size.height as f32,
+    ));
+}
+
 /// How to run the terminal.
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod headless;
+pub mod hub;
 pub mod locale;
 mod terminal;
 
@@ -25,6 +26,11 @@ mod generated {
 
 pub use generated::{AppWindow, CardEntry, LineRow, ProductKey, SalePage, Theme, Tr};
 // The shift, refund and parked-tickets screens' globals and rows.
+// The hub's manager display (issue 10).
+pub use generated::{
+    AlertRow, BackupRow, ChartBar, DeviceRow, HubChoice, HubPage, HubTr, HubWindow, KpiTile,
+    ReportRow, TenderSlice, UserRow,
+};
 pub use generated::{
     ParkedPage, ParkedRow, RefundLineRow, RefundPage, ShiftFigures, ShiftPage, TaxRow, TenderRow,
 };

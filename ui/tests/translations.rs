@@ -57,16 +57,23 @@ fn sentences_in(source: &str) -> Vec<Sentence> {
 }
 
 fn slint_sentences() -> Vec<(String, Sentence)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
     let mut all = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "slint") {
-            let source = std::fs::read_to_string(&path).unwrap();
-            let file = path.file_name().unwrap().to_string_lossy().into_owned();
-            all.extend(sentences_in(&source).into_iter().map(|s| (file.clone(), s)));
+    // The terminal's screens and, under hub/, the hub's manager display.
+    for dir in [root.clone(), root.join("hub")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "slint") {
+                let source = std::fs::read_to_string(&path).unwrap();
+                let file = path.strip_prefix(&root).unwrap().display().to_string();
+                all.extend(sentences_in(&source).into_iter().map(|s| (file.clone(), s)));
+            }
         }
     }
+    assert!(
+        all.iter().any(|(file, _)| file.starts_with("hub")),
+        "no sentence of the hub display found"
+    );
     all
 }
 
