@@ -108,7 +108,7 @@ fn run(settings: &Settings) -> Result<Figure> {
     let batches = raw_batches(&terminal, batch_events)?;
     let head_watch = terminal.head_watch();
     let terminal = Arc::new(Mutex::new(terminal));
-    let storage = Arc::new(OwnedTerminalStore::new(terminal.clone(), hub_id));
+    let storage = Arc::new(OwnedTerminalStore::owned(terminal.clone(), hub_id));
 
     let (mut sync_round, mut raw_round) = (0u32, 0u32);
     let (value, baseline) = interleaved(

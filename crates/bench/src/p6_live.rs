@@ -13,13 +13,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use pos_audit::{Checkpoint, Event};
 use pos_core::sale::{Money, Tender};
-use pos_core::{DeviceId, DeviceRole, Hlc};
+use pos_core::{DeviceRole, Hlc};
 use pos_engine::{Engine, EngineConfig};
 use pos_store::Store;
-use pos_sync::{OriginState, VerifiedBatch};
-use pos_sync_net::{StorageError, TerminalStorage};
+use pos_sync_net::StorageError;
+use pos_sync_store::{StoreAccess, TerminalStore};
 
 use crate::figure::{Better, Cond, Figure, Meta};
 use crate::sync_rig::{self, Link, HEAD_POLL};
@@ -46,77 +45,29 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The terminal's store inside the engine that sells, for the sync client: each call takes the
 /// engine between two sales, as the firmware's calls run on the UI thread between two events.
-struct EngineStorage {
-    engine: Arc<Mutex<Engine>>,
-    hub: DeviceId,
-}
+#[derive(Clone)]
+struct EngineAccess(Arc<Mutex<Engine>>);
 
-impl EngineStorage {
+impl EngineAccess {
     fn engine(&self) -> MutexGuard<'_, Engine> {
         // A panic while selling leaves the store at its last commit (SQLite rolls back).
-        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    fn call<T>(
+impl StoreAccess for EngineAccess {
+    fn with_store<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Store) -> pos_store::Result<T>,
+        f: impl FnOnce(&mut Store) -> pos_store::Result<T> + Send + 'static,
     ) -> Result<T, StorageError> {
         f(self.engine().store_mut()).map_err(|e| StorageError(e.to_string()))
     }
-}
 
-impl TerminalStorage for EngineStorage {
-    fn own_head(&self) -> Result<u64, StorageError> {
-        self.call(|s| Ok(s.head().0))
+    fn hlc(&self) -> Hlc {
+        self.engine().store().hlc_now()
     }
 
-    fn acked_seq(&self) -> Result<u64, StorageError> {
-        let hub = self.hub;
-        self.call(|s| Ok(s.head().0.saturating_sub(s.unacked_by(hub)?)))
-    }
-
-    fn acked(&self, seq: u64) -> Result<(), StorageError> {
-        let hub = self.hub;
-        self.call(|s| s.acked_by(hub, seq))
-    }
-
-    fn hub_state(&self) -> Result<OriginState, StorageError> {
-        let hub = self.hub;
-        self.call(|s| s.origin_state(hub))
-    }
-
-    fn events_for_sync(
-        &self,
-        first_seq: u64,
-        max: u32,
-    ) -> Result<(Vec<Event>, Vec<Checkpoint>), StorageError> {
-        self.call(|s| {
-            let own = s.identity().id;
-            s.events_for_sync(own, first_seq, max)
-        })
-    }
-
-    fn store_master(&self, batch: &VerifiedBatch) -> Result<(), StorageError> {
-        self.call(|s| s.ingest(batch).map(drop))
-    }
-
-    fn security_violation(
-        &self,
-        origin: DeviceId,
-        seq: u64,
-        why: &str,
-    ) -> Result<(), StorageError> {
-        self.call(|s| s.hold_origin(origin, seq, why).map(drop))
-    }
-
-    fn hlc_now(&self, wall_ms: u64) -> Hlc {
-        self.engine()
-            .store()
-            .hlc_now()
-            .max(Hlc::from_parts(wall_ms, 0))
-    }
-
-    fn observe_hlc(&self, remote: Hlc, _wall_ms: u64) {
+    fn merge_hlc(&self, remote: Hlc) {
         self.engine().store_mut().merge_hlc(remote);
     }
 }
@@ -149,10 +100,10 @@ fn run(settings: &Settings) -> Result<Figure> {
     let term_id = engine.store().identity().id;
     let head = engine.store().head_watch();
     let engine = Arc::new(Mutex::new(engine));
-    let storage = Arc::new(EngineStorage {
-        engine: engine.clone(),
-        hub: enrolled.hub,
-    });
+    let storage = Arc::new(TerminalStore::new(
+        EngineAccess(engine.clone()),
+        enrolled.hub,
+    ));
     let link = Link::start(&term_rt, &enrolled, hub.local_addr(), storage, head.clone());
     // The setup's records (staff, catalogue, stock, shift) reach the hub first.
     sync_rig::wait_stored(

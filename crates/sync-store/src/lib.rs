@@ -4,15 +4,16 @@
 //!   connections, the device directory (certificates, revocations) refreshed from the device
 //!   registry, enrollments recorded in the store, and the hub's own head announced to the
 //!   terminals. `pos hub` runs it; benchmarks and tests run the same code.
-//! * [`OwnedTerminalStore`]: a terminal's storage when the sync task may lock the store itself
-//!   (benchmarks, tests, headless tools). The terminal app routes the same calls through its UI
-//!   thread instead, because the engine there owns the store.
+//! * [`TerminalStore`]: a terminal's sync storage (its outbox, the hub's acks and master data)
+//!   over any [`StoreAccess`]: [`OwnedTerminalStore`] when the sync task may lock the store
+//!   itself (demo, tests, tools); the terminal app routes the same calls through its UI thread,
+//!   where the engine owns the store; a benchmark through the engine that sells.
 
 mod hub;
 mod terminal;
 
 pub use hub::{HubError, RunningHub};
-pub use terminal::OwnedTerminalStore;
+pub use terminal::{OwnedTerminalStore, SharedStore, StoreAccess, TerminalStore};
 
 use pos_sync_net::StorageError;
 

@@ -511,7 +511,7 @@ impl Syncing {
             connect_timeout: Duration::from_secs(10),
         };
         let store = Arc::new(Mutex::new(store));
-        let storage = OwnedTerminalStore::new(Arc::clone(&store), tls.hub.hub);
+        let storage = OwnedTerminalStore::owned(Arc::clone(&store), tls.hub.hub);
         let client = {
             let _runtime = runtime.enter();
             TerminalClient::spawn(config, identity, Arc::new(storage))
@@ -1068,7 +1068,10 @@ pub(crate) fn sim_sale(engine: &mut Engine, n: u64) -> anyhow::Result<u64> {
             engine.pay(Tender::Cash, due)?;
         }
         let recovered = engine.complete()?;
-        tracing::info!(receipt = recovered.number, "finished the ticket a restart gave back");
+        tracing::info!(
+            receipt = recovered.number,
+            "finished the ticket a restart gave back"
+        );
     }
     let pick = |i: u64| &codes[(i % codes.len() as u64) as usize];
     engine.scan(pick(n))?;

@@ -17,14 +17,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use pos_audit::{Checkpoint, Event};
 use pos_core::{DeviceId, Hlc};
 use pos_store::Store;
-use pos_sync::{OriginState, VerifiedBatch};
 use pos_sync_net::{
-    Backoff, StorageError, TerminalClient, TerminalClientConfig, TerminalIdentity, TerminalStorage,
-    TerminalTls,
+    Backoff, StorageError, TerminalClient, TerminalClientConfig, TerminalIdentity, TerminalTls,
 };
+use pos_sync_store::{StoreAccess, TerminalStore};
 use pos_ui::backend::Remote;
 use tokio::sync::watch;
 
@@ -36,16 +34,14 @@ const HEAD_POLL: Duration = Duration::from_millis(20);
 /// The store, reached through the UI thread.
 struct ViaUi {
     remote: Remote,
-    own: DeviceId,
-    hub: DeviceId,
     /// The store's HLC after the last call (the clock calls must not wait).
     last_hlc: Arc<AtomicU64>,
     /// The UI has stopped: calls fail at once instead of waiting for it.
     closed: Arc<AtomicBool>,
 }
 
-impl ViaUi {
-    fn call<T: Send + 'static>(
+impl StoreAccess for ViaUi {
+    fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> pos_store::Result<T> + Send + 'static,
     ) -> Result<T, StorageError> {
@@ -82,58 +78,12 @@ impl ViaUi {
             }
         }
     }
-}
 
-impl TerminalStorage for ViaUi {
-    fn own_head(&self) -> Result<u64, StorageError> {
-        self.call(|s| Ok(s.head().0))
+    fn hlc(&self) -> Hlc {
+        Hlc::from_raw(self.last_hlc.load(Ordering::Acquire))
     }
 
-    fn acked_seq(&self) -> Result<u64, StorageError> {
-        let hub = self.hub;
-        self.call(move |s| Ok(s.head().0.saturating_sub(s.unacked_by(hub)?)))
-    }
-
-    fn acked(&self, seq: u64) -> Result<(), StorageError> {
-        let hub = self.hub;
-        self.call(move |s| s.acked_by(hub, seq))
-    }
-
-    fn hub_state(&self) -> Result<OriginState, StorageError> {
-        let hub = self.hub;
-        self.call(move |s| s.origin_state(hub))
-    }
-
-    fn events_for_sync(
-        &self,
-        first_seq: u64,
-        max: u32,
-    ) -> Result<(Vec<Event>, Vec<Checkpoint>), StorageError> {
-        let own = self.own;
-        self.call(move |s| s.events_for_sync(own, first_seq, max))
-    }
-
-    fn store_master(&self, batch: &VerifiedBatch) -> Result<(), StorageError> {
-        let batch = batch.clone();
-        self.call(move |s| s.ingest(&batch).map(drop))
-    }
-
-    fn security_violation(
-        &self,
-        origin: DeviceId,
-        seq: u64,
-        why: &str,
-    ) -> Result<(), StorageError> {
-        tracing::warn!(%origin, seq, why, "the hub sent a broken chain: held");
-        let why = why.to_owned();
-        self.call(move |s| s.hold_origin(origin, seq, &why).map(drop))
-    }
-
-    fn hlc_now(&self, wall_ms: u64) -> Hlc {
-        Hlc::from_raw(self.last_hlc.load(Ordering::Acquire)).max(Hlc::from_parts(wall_ms, 0))
-    }
-
-    fn observe_hlc(&self, remote: Hlc, _wall_ms: u64) {
+    fn merge_hlc(&self, remote: Hlc) {
         // Merged on the UI thread in its turn; nothing waits for it.
         let _ = self.remote.with_terminal(move |t| {
             t.with_engine(|e| e.store_mut().merge_hlc(remote));
@@ -191,13 +141,14 @@ pub fn start(
         tls: client_tls,
     };
     let closed = Arc::new(AtomicBool::new(false));
-    let storage = Arc::new(ViaUi {
-        remote,
-        own,
-        hub: tls.hub.hub,
-        last_hlc: Arc::new(AtomicU64::new(0)),
-        closed: closed.clone(),
-    });
+    let storage = Arc::new(TerminalStore::new(
+        ViaUi {
+            remote: remote.clone(),
+            last_hlc: Arc::new(AtomicU64::new(0)),
+            closed: closed.clone(),
+        },
+        tls.hub.hub,
+    ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
