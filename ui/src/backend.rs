@@ -494,6 +494,66 @@ pub fn run_installed(
     result
 }
 
+/// Show the hub's manager display over `access` on `backend` (installed here) until the
+/// window is closed, [`slint::quit_event_loop`] (callable from any thread) or
+/// `options.exit_after`. The display re-reads the store every [`crate::hub::REFRESH`] and
+/// locks itself after the session policy's idle time. `setup` runs on the UI thread before
+/// the event loop starts.
+pub fn run_hub(
+    backend: Backend,
+    access: Rc<dyn crate::hub::StoreAccess>,
+    hub_options: crate::hub::HubOptions,
+    actions: crate::hub::HubActions,
+    options: &Options,
+    setup: impl FnOnce(&crate::hub::Hub),
+) -> Result<(), BackendError> {
+    install(backend, options.size)?;
+    let platform_error = |source: PlatformError| platform_error(backend, &source);
+    let hub = Rc::new(crate::hub::Hub::new(access, hub_options, actions).map_err(platform_error)?);
+    match backend {
+        Backend::Kms => {
+            let window = hub.window().window();
+            window.set_fullscreen(true);
+            let panel = window.size().to_logical(window.scale_factor());
+            if panel.width >= 1.0 && panel.height >= 1.0 {
+                hub.window().set_window_width(panel.width);
+                hub.window().set_window_height(panel.height);
+            }
+        }
+        Backend::Winit | Backend::Headless => apply_hub_size(hub.window(), options.size),
+    }
+    let tick = slint::Timer::default();
+    let weak = Rc::downgrade(&hub);
+    tick.start(slint::TimerMode::Repeated, crate::hub::REFRESH, move || {
+        if let Some(h) = weak.upgrade() {
+            if h.tick() {
+                tracing::info!("hub display locked after inactivity");
+            }
+        }
+    });
+    let stop = slint::Timer::default();
+    if let Some(after) = options.exit_after {
+        stop.start(slint::TimerMode::SingleShot, after, move || {
+            if let Err(e) = slint::quit_event_loop() {
+                tracing::warn!("cannot end the event loop: {e}");
+            }
+        });
+    }
+    setup(&hub);
+    let result = hub
+        .window()
+        .show()
+        .and_then(|()| slint::run_event_loop())
+        .map_err(platform_error);
+    let _ = hub.window().hide();
+    if backend == Backend::Headless {
+        headless::clear_quit();
+    }
+    tick.stop();
+    stop.stop();
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

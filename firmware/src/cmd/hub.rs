@@ -19,6 +19,8 @@ use pos_sync_net::{HubNames, HubPki, HubServerConfig};
 use pos_sync_store::RunningHub;
 
 use crate::backup_jobs;
+#[path = "hub_display.rs"]
+mod display;
 use crate::cmd::hub_control::{self, Reply};
 use crate::cmd::user::{authenticate, refused};
 use crate::context::{CheckFailed, Context};
@@ -28,6 +30,11 @@ use crate::timefmt;
 const HUB_HELP: &str = "\
 The hub listens on one TLS 1.3 port for enrolled terminals (mutual authentication) and for \
 enrollments. Stop it with Ctrl-C or SIGTERM.
+
+Without --headless the manager display shows (a window under X11/Wayland, full screen on the \
+panel through KMS; --backend picks one): a manager, administrator or auditor logs in and sees \
+the dashboard, terminals, alerts, users, devices, backups and reports. Closing the window \
+stops the hub. With no display at all the hub runs headless.
 
 Enrollment codes (`pos hub enroll-code`) and revocations (`pos hub devices revoke`) work \
 whether the hub runs or not: a running hub takes them through its control socket \
@@ -53,9 +60,19 @@ pub struct HubArgs {
     /// config's [hub] listen (0.0.0.0:7443).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
-    /// Run without the manager display (the only mode for now).
-    #[arg(long)]
+    /// Run without the manager display. Without it the display shows in a window (DISPLAY
+    /// or WAYLAND_DISPLAY set) or full screen on the panel (/dev/dri/card*); with neither the
+    /// hub runs headless.
+    #[arg(long, conflicts_with = "backend")]
     pub headless: bool,
+    /// Where to show the manager display: winit (desktop window), kms (full screen) or
+    /// headless (the display's event loop runs, nothing is drawn; tests). Default: winit when
+    /// DISPLAY/WAYLAND_DISPLAY is set, else kms when a /dev/dri/card* exists, else none.
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<pos_ui::backend::Backend>,
+    /// The display's layout: 1280x800 or 1024x768 (under kms the panel's own size).
+    #[arg(long, value_name = "WxH", default_value = "1280x800")]
+    pub size: pos_ui::backend::ScreenSize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,7 +128,15 @@ pub fn run(ctx: &Context, args: HubArgs) -> anyhow::Result<()> {
                     format!("[hub] listen {:?} is not an address", ctx.config.hub.listen)
                 })?,
             };
-            serve(ctx, listen, args.headless)
+            let display = match (args.headless, args.backend) {
+                (true, _) => None,
+                (false, Some(b)) => Some(
+                    pos_ui::backend::choose(Some(b), &pos_ui::backend::Environment::default())
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                ),
+                (false, None) => display::choose_backend(),
+            };
+            serve(ctx, listen, display.map(|b| (b, args.size)))
         }
         Some(HubCommand::EnrollCode(a)) => enroll_code(ctx, a),
         Some(HubCommand::Devices(DevicesCommand::List { json })) => list(ctx, json),
@@ -308,10 +333,12 @@ fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
 
 // ----- the running hub -----
 
-fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()> {
-    if !headless {
-        eprintln!("The manager display comes in a later release (issue 10); running headless.");
-    }
+/// Run the hub; with `display` (backend, size) the manager display shows too.
+fn serve(
+    ctx: &Context,
+    listen: SocketAddr,
+    display: Option<(pos_ui::backend::Backend, pos_ui::backend::ScreenSize)>,
+) -> anyhow::Result<()> {
     let store = match Store::open(&ctx.data_dir, ctx.store_options()) {
         Ok(store) => store,
         Err(StoreError::Locked { holder, .. }) => anyhow::bail!(
@@ -338,57 +365,156 @@ fn serve(ctx: &Context, listen: SocketAddr, headless: bool) -> anyhow::Result<()
     };
     let pki = HubPki::load_or_create(&pos_sync_net::tls_dir(&ctx.data_dir), identity.id, &names)
         .context("cannot load or create the branch CA")?;
-    let offline_limit = Duration::from_secs(u64::from(ctx.config.hub.offline_alert_min) * 60);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let hub = RunningHub::start(store, key, pki, listen, HubServerConfig::default()).await?;
-        let hub = Arc::new(hub);
-        let control = hub_control::listen(
-            &ctx.data_dir,
-            hub.clone(),
-            ctx.account_policy(),
-            ctx.engine_config().barcodes,
-        )?;
-        let addr = hub.local_addr();
-        // Tests and scripts read the bound address (port 0) from this line.
-        println!("hub listening on {addr}");
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("cannot watch SIGTERM")?;
-        let backups = start_backups(ctx, &hub);
-        let mut alerts = OfflineAlerts::new(offline_limit);
-        let mut check = tokio::time::interval(OFFLINE_CHECK);
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = term.recv() => break,
-                _ = check.tick() => {
-                    let h = hub.clone();
-                    match tokio::task::spawn_blocking(move || h.with_store(|s| s.sync_status())).await {
-                        Ok(Ok(rows)) => alerts.check(&rows),
-                        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the sync status"),
-                        Err(e) => tracing::warn!(error = %e, "sync status check failed"),
-                    }
+    let start = HubStart {
+        store,
+        key,
+        pki,
+        listen,
+    };
+    let Some((backend, size)) = display else {
+        return runtime.block_on(run_service(ctx, start, None));
+    };
+    // The display's event loop runs on this (the main) thread; the hub service runs its
+    // tokio runtime on another. Closing the window stops the service; Ctrl-C or SIGTERM
+    // stops the service, which closes the window.
+    std::thread::scope(|scope| {
+        let (hub_tx, hub_rx) = std::sync::mpsc::channel();
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+        let link = DisplayLink {
+            hub: hub_tx,
+            closed: closed_rx,
+        };
+        let service = scope.spawn(|| runtime.block_on(run_service(ctx, start, Some(link))));
+        let shown = match hub_rx.recv() {
+            Ok(hub) => display::show(ctx, backend, size, hub),
+            // The service ended before it ran (its error is returned below).
+            Err(_) => Ok(()),
+        };
+        // The display (and its handle on the hub) is gone: the service may shut down.
+        let _ = closed_tx.send(());
+        let served = service
+            .join()
+            .map_err(|_| anyhow::anyhow!("the hub service thread panicked"))?;
+        served?;
+        shown
+    })
+}
+
+/// What the hub service starts from.
+struct HubStart {
+    store: Store,
+    key: pos_audit::DeviceKey,
+    pki: HubPki,
+    listen: SocketAddr,
+}
+
+/// The service's side of the display: where to hand the running hub, and the display's
+/// "closed" (sent, or dropped, once the display let go of the hub).
+struct DisplayLink {
+    hub: std::sync::mpsc::Sender<Arc<RunningHub>>,
+    closed: tokio::sync::oneshot::Receiver<()>,
+}
+
+/// The hub service: sync server, control socket, backups and the offline check, until
+/// Ctrl-C, SIGTERM or the display's window closes.
+async fn run_service(
+    ctx: &Context,
+    start: HubStart,
+    display: Option<DisplayLink>,
+) -> anyhow::Result<()> {
+    let offline_limit = Duration::from_secs(u64::from(ctx.config.hub.offline_alert_min) * 60);
+    let HubStart {
+        store,
+        key,
+        pki,
+        listen,
+    } = start;
+    let hub = RunningHub::start(store, key, pki, listen, HubServerConfig::default()).await?;
+    let hub = Arc::new(hub);
+    let control = hub_control::listen(
+        &ctx.data_dir,
+        hub.clone(),
+        ctx.account_policy(),
+        ctx.engine_config().barcodes,
+    )?;
+    let addr = hub.local_addr();
+    // Tests and scripts read the bound address (port 0) from this line.
+    println!("hub listening on {addr}");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch SIGTERM")?;
+    let backups = start_backups(ctx, &hub);
+    let mut alerts = OfflineAlerts::new(offline_limit);
+    let mut check = tokio::time::interval(OFFLINE_CHECK);
+    let has_display = display.is_some();
+    let closed = match display {
+        Some(link) => {
+            if link.hub.send(hub.clone()).is_err() {
+                tracing::warn!("the manager display is gone");
+            }
+            Some(link.closed)
+        }
+        None => None,
+    };
+    // Resolves when the display let go of the hub (never without a display).
+    let closed = async move {
+        match closed {
+            Some(rx) => {
+                let _ = rx.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::pin!(closed);
+    let mut window_closed = false;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = &mut closed, if !window_closed => {
+                tracing::info!("the manager display was closed");
+                window_closed = true;
+                break;
+            }
+            _ = check.tick() => {
+                let h = hub.clone();
+                match tokio::task::spawn_blocking(move || h.with_store(|s| s.sync_status())).await {
+                    Ok(Ok(rows)) => alerts.check(&rows),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the sync status"),
+                    Err(e) => tracing::warn!(error = %e, "sync status check failed"),
                 }
             }
         }
-        tracing::info!("stopping the hub");
-        if let Some(backups) = backups {
-            backups.stop();
+    }
+    tracing::info!("stopping the hub");
+    if has_display && !window_closed {
+        // Close the window and wait until the display let go of the hub.
+        if let Err(e) = pos_ui::backend::Remote::default().quit() {
+            tracing::warn!("cannot close the manager display: {e}");
         }
-        control.abort();
-        let _ = control.await;
-        let _ = std::fs::remove_file(hub_control::socket_path(&ctx.data_dir));
-        match Arc::try_unwrap(hub) {
-            Ok(hub) => hub.shutdown().await,
-            // A control request still running holds a clone; the process ends anyway and
-            // SQLite's last commit is durable.
-            Err(_) => tracing::warn!("a control request was still running at shutdown"),
+        if tokio::time::timeout(Duration::from_secs(10), &mut closed)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the manager display did not close within 10 s");
         }
-        anyhow::Ok(())
-    })
+    }
+    if let Some(backups) = backups {
+        backups.stop();
+    }
+    control.abort();
+    let _ = control.await;
+    let _ = std::fs::remove_file(hub_control::socket_path(&ctx.data_dir));
+    match Arc::try_unwrap(hub) {
+        Ok(hub) => hub.shutdown().await,
+        // A control request still running holds a clone; the process ends anyway and
+        // SQLite's last commit is durable.
+        Err(_) => tracing::warn!("a control request was still running at shutdown"),
+    }
+    anyhow::Ok(())
 }
 
 /// The hub's scheduled backups (daily and hourly, `[backup]`); a failure is also appended to

@@ -751,9 +751,8 @@ impl Hub {
         let state = Rc::clone(&self.state);
         let weak = self.window.as_weak();
         move |i: i32| {
-            let Ok(i) = usize::try_from(i) else {
-                return;
-            };
+            // -1 (nothing picked) becomes an index no list has: "pick one first".
+            let i = usize::try_from(i).unwrap_or(usize::MAX);
             if let Ok(mut s) = state.try_borrow_mut() {
                 s.touch();
                 action(&mut s, i);
@@ -903,10 +902,19 @@ impl Hub {
         }
     }
 
-    /// Write numbers and money for `tag` (e.g. "de-DE"); the language follows
-    /// `slint::select_bundled_translation`, which the caller sets for both windows.
+    /// Write numbers and money for `tag` (e.g. "de-DE") and show the display in its
+    /// language (English where no translation is bundled; the choice is the process's, so a
+    /// terminal window beside it follows too).
     pub fn set_locale(&self, tag: &str) -> Result<(), crate::locale::LocaleError> {
         let locale = Locale::new(tag)?;
+        let language = if crate::locale::LANGUAGES.contains(&locale.language()) {
+            locale.language()
+        } else {
+            "en"
+        };
+        if let Err(e) = slint::select_bundled_translation(language) {
+            tracing::warn!("translation {language}: {e}");
+        }
         if let Ok(mut s) = self.state.try_borrow_mut() {
             s.locale = locale;
             show(&s, &self.window);
@@ -1006,7 +1014,8 @@ fn show(s: &State, w: &HubWindow) {
             kind: a.kind.as_str().into(),
             critical: a.severity == Severity::Critical,
             subject: a.subject.as_str().into(),
-            message: a.message.as_str().into(),
+            // Commands are quoted with backticks, a glyph the display does not embed.
+            message: a.message.replace('`', "").into(),
         })
         .collect();
     p.set_alerts(model(alerts));
