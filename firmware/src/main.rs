@@ -71,6 +71,9 @@ enum Command {
     /// Backups: keygen, create, list, verify, prune, export/import (USB), guided restore.
     #[command(subcommand)]
     Backup(cmd::backup::BackupCommand),
+    /// Reports (X/Z, journal, tenders, key figures, products, cashiers, tax, audit, security)
+    /// as a table, CSV or PDF: `pos report list`.
+    Report(cmd::report::ReportArgs),
 }
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Enroll(args) => cmd::enroll::run(&ctx, args),
         Command::Catalogue(c) => cmd::catalogue::run(&ctx, c),
         Command::Backup(c) => cmd::backup::run(&ctx, c),
+        Command::Report(args) => cmd::report::run(&ctx, args),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

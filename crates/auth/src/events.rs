@@ -222,6 +222,18 @@ pub struct DataExported {
     pub destination: String,
 }
 
+/// `security.report_exported`: a report written to a file (`pos report --format csv|pdf` or
+/// `--out`), by the envelope's actor. `period` is the report's period as it reads (local time);
+/// `file` the file's name as given (no directory contents, no data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportExported {
+    pub report: String,
+    pub format: String,
+    pub period: String,
+    pub file: String,
+}
+
 macro_rules! kinds {
     ($($ty:ident => $module:ident, $kind:literal;)*) => {
         $(impl $ty {
@@ -247,6 +259,7 @@ kinds! {
     ForcedLogout => SECURITY_MODULE, "forced_logout";
     AnomalyFlagged => SECURITY_MODULE, "anomaly";
     DataExported => SECURITY_MODULE, "export";
+    ReportExported => SECURITY_MODULE, "report_exported";
 }
 
 /// Any `security` event, as appended to the log.
@@ -261,6 +274,7 @@ pub enum SecurityEvent {
     ApprovalUsed(ApprovalUsed),
     ForcedLogout(ForcedLogout),
     DataExported(DataExported),
+    ReportExported(ReportExported),
 }
 
 /// A security event ready for an event draft: its kind and JSON body.
@@ -287,6 +301,7 @@ impl SecurityEvent {
             SecurityEvent::ApprovalUsed(_) => ApprovalUsed::KIND,
             SecurityEvent::ForcedLogout(_) => ForcedLogout::KIND,
             SecurityEvent::DataExported(_) => DataExported::KIND,
+            SecurityEvent::ReportExported(_) => ReportExported::KIND,
         }
     }
 
@@ -302,6 +317,7 @@ impl SecurityEvent {
             SecurityEvent::ApprovalUsed(e) => serde_json::to_value(e),
             SecurityEvent::ForcedLogout(e) => serde_json::to_value(e),
             SecurityEvent::DataExported(e) => serde_json::to_value(e),
+            SecurityEvent::ReportExported(e) => serde_json::to_value(e),
         };
         // Plain structs with string keys always serialise; never panic if that ever changes.
         v.unwrap_or(serde_json::Value::Null)

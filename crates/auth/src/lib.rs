@@ -35,9 +35,9 @@ pub use credential::{
 };
 pub use events::{
     redact, AnomalyFlagged, ApprovalUsed, CredentialSet, DataExported, ForcedLogout, LoginFailed,
-    LoginFailure, LoginSucceeded, PermissionDenied, RoleDefined, RolesChanged, SecurityEvent,
-    SecurityEventPayload, UserCreated, UserDeactivated, UserLocked, UserUnlocked, REDACTED_FIELDS,
-    SECURITY_MODULE, USER_MODULE,
+    LoginFailure, LoginSucceeded, PermissionDenied, ReportExported, RoleDefined, RolesChanged,
+    SecurityEvent, SecurityEventPayload, UserCreated, UserDeactivated, UserLocked, UserUnlocked,
+    REDACTED_FIELDS, SECURITY_MODULE, USER_MODULE,
 };
 pub use lockout::{Locked, LockoutPolicy, LoginState};
 pub use login::{

@@ -79,6 +79,21 @@ pub enum Request {
         actor: Actor,
         products: Vec<Product>,
     },
+    /// `pos report`: may the actor see this report (and export it)? An export is recorded as
+    /// `security.report_exported`; the CLI then reads the report beside the hub (read-only).
+    Report {
+        actor: Actor,
+        report: String,
+        export: Option<ReportExport>,
+    },
+}
+
+/// What `pos report` is about to write, for the security log.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ReportExport {
+    pub format: String,
+    pub period: String,
+    pub file: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,6 +109,8 @@ pub enum Reply {
     Saved {
         saved: usize,
     },
+    /// `pos report`: allowed (and the export recorded).
+    Allowed,
     /// The actor was refused or denied (exit 1).
     Refused(String),
     /// Something failed (exit 2).
@@ -213,6 +230,30 @@ fn handle(
                 }),
             }
         }
+        Request::Report {
+            actor,
+            report,
+            export,
+        } => match pos_report_export::ReportKind::parse(&report) {
+            None => Err(anyhow::anyhow!("there is no report `{report}`")),
+            Some(kind) => hub.with_store(|store| {
+                let who = authenticate(store, &actor, policy)?;
+                crate::cmd::report::allow(store, &who, kind, export.is_some())?;
+                if let Some(export) = export {
+                    let format = pos_report_export::Format::parse(&export.format)
+                        .with_context(|| format!("no format `{}`", export.format))?;
+                    store.append(vec![pos_report_export::export_event(
+                        who.user,
+                        kind,
+                        format,
+                        &export.period,
+                        &export.file,
+                    )])?;
+                    tracing::info!(actor = %actor.name, report, file = export.file, "report exported");
+                }
+                Ok(Reply::Allowed)
+            }),
+        },
     };
     outcome.unwrap_or_else(|e| match e.downcast::<CheckFailed>() {
         Ok(refusal) => Reply::Refused(refusal.0),

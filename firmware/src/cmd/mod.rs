@@ -7,6 +7,7 @@ pub mod enroll;
 pub mod hub;
 mod hub_control;
 pub mod init;
+pub mod report;
 pub mod sync_link;
 pub mod terminal;
 pub mod user;
