@@ -11,8 +11,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use pos_ui::backend::ScreenSize;
+use pos_ui::hub::{Hub, HubActions, HubOptions, HubScreen, StoreAccess};
+use pos_ui::HubPage;
 use pos_ui::{headless, CardEntry, ParkedPage, RefundPage, SalePage, ShiftPage, Terminal};
 use slint::ComponentHandle;
 use support::*;
@@ -24,8 +27,63 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots"));
     std::fs::create_dir_all(&out).unwrap();
     for size in ScreenSize::SUPPORTED {
-        shoot_all(&out, size);
+        let rig = shoot_all(&out, size);
+        // The hub's manager display is laid out for the landscape sizes.
+        if size != ScreenSize::PORTRAIT {
+            shoot_hub(&out, size, rig);
+        }
     }
+}
+
+/// The manager display over the store the terminal screens just traded on (sales, a refund,
+/// a post-void, a closed shift), reached through the terminal's engine.
+struct ThroughTerminal(Terminal);
+
+impl StoreAccess for ThroughTerminal {
+    fn with_store(&self, f: &mut dyn FnMut(&mut pos_store::Store)) {
+        self.0.with_engine(|e| f(e.store_mut()));
+    }
+}
+
+fn shoot_hub(out: &Path, size: ScreenSize, rig: Rig) {
+    let Rig {
+        terminal,
+        printer: _printer,
+        dir,
+    } = rig;
+    let shoot = |name: &str| shot(out, name, size);
+    let mut options = HubOptions::new(dir.path().to_path_buf());
+    options.account_policy = policy();
+    let access: Rc<dyn StoreAccess> = Rc::new(ThroughTerminal(terminal));
+    let hub = Hub::new(access, options, HubActions::default()).unwrap();
+    pos_ui::backend::apply_hub_size(hub.window(), size);
+    hub.set_clock(Some("09:41"));
+    let page = hub.window().global::<HubPage<'_>>();
+    headless::type_text(hub.window().window(), MANAGER.0);
+    page.invoke_login_field_tapped(1);
+    headless::type_text(hub.window().window(), &MANAGER.1[..8]);
+    shoot("hub-login");
+    hub.log_in(MANAGER.0, MANAGER.1, None);
+    assert_eq!(hub.screen(), Some(HubScreen::Dashboard), "{}", hub.notice());
+    for screen in HubScreen::ALL.into_iter().skip(1) {
+        page.invoke_open(screen.name().into());
+        match screen {
+            HubScreen::Users => {
+                page.set_selected_user(1);
+                page.invoke_user_lock(1);
+            }
+            HubScreen::Devices => page.invoke_new_enroll_code(),
+            _ => {}
+        }
+        shoot(&format!("hub-{}", screen.name()));
+    }
+    // German, on the dashboard.
+    hub.set_locale("de-DE").unwrap();
+    page.invoke_open("dashboard".into());
+    shoot("hub-dashboard-de");
+    hub.set_locale("en-GB").unwrap();
+    drop(hub);
+    drop(dir);
 }
 
 fn shot(out: &Path, name: &str, size: ScreenSize) {
@@ -35,7 +93,7 @@ fn shot(out: &Path, name: &str, size: ScreenSize) {
     println!("{}", path.display());
 }
 
-fn shoot_all(out: &Path, size: ScreenSize) {
+fn shoot_all(out: &Path, size: ScreenSize) -> Rig {
     let rig = sized_rig(size);
     let t = &rig.terminal;
     let w = t.window();
@@ -151,6 +209,7 @@ fn shoot_all(out: &Path, size: ScreenSize) {
         pin_approval(t, SUPERVISOR);
     }
     shoot("shift-z");
+    rig
 }
 
 fn pin_approval(t: &Terminal, staff: Staff) {

