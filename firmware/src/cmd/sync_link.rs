@@ -143,7 +143,7 @@ pub fn start(
     let closed = Arc::new(AtomicBool::new(false));
     let storage = Arc::new(TerminalStore::new(
         ViaUi {
-            remote: remote.clone(),
+            remote,
             last_hlc: Arc::new(AtomicU64::new(0)),
             closed: closed.clone(),
         },
