@@ -51,6 +51,11 @@ impl Scope {
         self.local_fmt(ms, "%Y-%m-%d %H:%M")
     }
 
+    /// `ms` in local time, to the second (records of the log).
+    pub fn local_secs(&self, ms: u64) -> String {
+        self.local_fmt(ms, "%Y-%m-%d %H:%M:%S")
+    }
+
     fn local_fmt(&self, ms: u64, fmt: &str) -> String {
         match i64::try_from(ms)
             .ok()
@@ -327,7 +332,7 @@ fn z_reports(store: &Store, scope: &Scope, names: &Names) -> Result<Vec<Section>
         let mut row = vec![
             Cell::Int(z.z_number as i64),
             Cell::Text(names.device(e.origin)),
-            Cell::Text(scope.local(e.hlc.wall_ms())),
+            Cell::Text(scope.local_secs(e.hlc.wall_ms())),
         ];
         row.extend(values.iter().enumerate().map(|(i, v)| match i {
             0 | 6 | 7 => Cell::Int(*v),
@@ -443,7 +448,7 @@ fn journal(store: &Store, scope: &Scope, names: &Names) -> Result<Vec<Section>, 
         };
         amount += value;
         table.row(vec![
-            Cell::Text(scope.local(e.hlc.wall_ms())),
+            Cell::Text(scope.local_secs(e.hlc.wall_ms())),
             Cell::Text(names.device(e.origin)),
             Cell::text(kind),
             Cell::Text(number),
@@ -895,7 +900,7 @@ fn audit(store: &Store, scope: &Scope, names: &Names) -> Result<Vec<Section>, Ex
         c.0 += 1;
         c.1 += amount.unwrap_or(0);
         t.row(vec![
-            Cell::Text(scope.local(e.hlc.wall_ms())),
+            Cell::Text(scope.local_secs(e.hlc.wall_ms())),
             Cell::Text(names.device(e.origin)),
             Cell::text(action),
             Cell::Text(detail),
@@ -1001,7 +1006,7 @@ fn security(store: &Store, scope: &Scope, names: &Names) -> Result<Vec<Section>,
         }
         let (user, detail) = security_detail(e, scope, names);
         t.row(vec![
-            Cell::Text(scope.local(e.hlc.wall_ms())),
+            Cell::Text(scope.local_secs(e.hlc.wall_ms())),
             Cell::Text(names.device(e.origin)),
             Cell::Text(e.kind.replace('_', " ")),
             Cell::Text(user),

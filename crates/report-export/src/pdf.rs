@@ -3,6 +3,8 @@
 //! Helvetica's own glyph widths, and charts drawn as filled rectangles with the PDF's path
 //! operators. Text is WinAnsi-encoded; a character outside it prints as "?".
 //!
+//! A4 portrait, or landscape when a table would not fit portrait at the body size (narrower
+//! still, the type shrinks to 6 pt and text columns are cut with "…").
 //! Layout: title, the report's meta lines, then each section (title, notes, chart, table);
 //! a table that does not fit continues on the next page under its repeated header. Every page
 //! has a footer with the report, the period and "page n of N".
@@ -76,7 +78,8 @@ fn width(text: &str, size: f32, bold: bool) -> f32 {
 
 /// `text` cut with "…" to fit `max` points.
 fn fit(text: &str, size: f32, bold: bool, max: f32) -> String {
-    if width(text, size, bold) <= max {
+    // A little slack: column widths are sums of the same floats.
+    if width(text, size, bold) <= max + 0.01 {
         return text.to_owned();
     }
     let mut out: String = text.to_owned();
@@ -90,6 +93,30 @@ struct Writer<'a> {
     doc: &'a Document,
     pages: Vec<Content>,
     y: f32,
+    /// Page width and height: A4 portrait, or landscape for reports with wide tables.
+    pw: f32,
+    ph: f32,
+}
+
+/// The width `table` wants at `size`, each column as wide as its widest cell.
+fn natural_width(table: &Table, doc: &Document, size: f32) -> f32 {
+    let cols = table.columns.len();
+    (0..cols)
+        .map(|i| {
+            let head = width(&table.columns[i], size, true);
+            table
+                .rows
+                .iter()
+                .map(|r| (r, false))
+                .chain(table.total.iter().map(|r| (r, true)))
+                .map(|(r, bold)| {
+                    r.get(i)
+                        .map_or(0.0, |c| width(&c.display(&doc.currency), size, bold))
+                })
+                .fold(head, f32::max)
+                + 2.0 * CELL_PAD
+        })
+        .sum()
 }
 
 impl Writer<'_> {
@@ -103,7 +130,7 @@ impl Writer<'_> {
 
     fn new_page(&mut self) {
         self.pages.push(Content::new());
-        self.y = PAGE_H - MARGIN;
+        self.y = self.ph - MARGIN;
     }
 
     /// Start a new page unless `height` more points fit on this one.
@@ -127,7 +154,7 @@ impl Writer<'_> {
     fn line(&mut self, size: f32, bold: bool, text: &str) {
         self.need(size * 1.5);
         self.y -= size * 1.4;
-        let text = fit(text, size, bold, PAGE_W - 2.0 * MARGIN);
+        let text = fit(text, size, bold, self.pw - 2.0 * MARGIN);
         self.text(MARGIN, self.y, size, bold, &text);
     }
 
@@ -145,7 +172,7 @@ impl Writer<'_> {
         self.y -= 14.0;
         self.text(MARGIN, self.y, 9.0, true, &chart.title);
         let axis_w = 52.0;
-        let (left, right) = (MARGIN + axis_w, PAGE_W - MARGIN);
+        let (left, right) = (MARGIN + axis_w, self.pw - MARGIN);
         let top = self.y - 8.0;
         let base = top - CHART_H;
         let max = chart.bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
@@ -216,7 +243,7 @@ impl Writer<'_> {
             .map(|r| r.iter().map(|c| c.display(currency)).collect());
         let cols = table.columns.len().max(1);
         let numeric: Vec<bool> = (0..cols).map(|i| table.numeric(i)).collect();
-        let avail = PAGE_W - 2.0 * MARGIN;
+        let avail = self.pw - 2.0 * MARGIN;
         // The natural width of each column at `size`, then the size that fits the page.
         let natural = |size: f32| -> Vec<f32> {
             (0..cols)
@@ -319,10 +346,22 @@ impl Writer<'_> {
 
 /// The report as PDF bytes.
 pub fn render(doc: &Document) -> Vec<u8> {
+    let landscape = doc
+        .sections
+        .iter()
+        .filter_map(|s| s.table.as_ref())
+        .any(|t| natural_width(t, doc, BODY) > PAGE_W - 2.0 * MARGIN);
+    let (pw, ph) = if landscape {
+        (PAGE_H, PAGE_W)
+    } else {
+        (PAGE_W, PAGE_H)
+    };
     let mut w = Writer {
         doc,
         pages: Vec::new(),
-        y: PAGE_H - MARGIN,
+        y: ph - MARGIN,
+        pw,
+        ph,
     };
     w.new_page();
     w.y -= 6.0;
@@ -333,7 +372,7 @@ pub fn render(doc: &Document) -> Vec<u8> {
     }
     w.y -= 4.0;
     let y = w.y;
-    w.rule(y, 1.0, PAGE_W - 2.0 * MARGIN);
+    w.rule(y, 1.0, pw - 2.0 * MARGIN);
     for section in &doc.sections {
         w.need(60.0);
         w.y -= 18.0;
@@ -359,7 +398,7 @@ pub fn render(doc: &Document) -> Vec<u8> {
         let right = format!("page {} of {n}", i + 1);
         for (x, text) in [
             (MARGIN, fit(&footer_left, 7.0, false, 400.0)),
-            (PAGE_W - MARGIN - width(&right, 7.0, false), right),
+            (pw - MARGIN - width(&right, 7.0, false), right),
         ] {
             let bytes = win_ansi(&text);
             content.set_fill_rgb(0.35, 0.35, 0.35);
@@ -390,7 +429,7 @@ pub fn render(doc: &Document) -> Vec<u8> {
         .count(n as i32);
     for ((page_id, content_id), content) in ids.iter().zip(pages) {
         let mut page = pdf.page(*page_id);
-        page.media_box(Rect::new(0.0, 0.0, PAGE_W, PAGE_H));
+        page.media_box(Rect::new(0.0, 0.0, pw, ph));
         page.parent(tree);
         page.contents(*content_id);
         page.resources()

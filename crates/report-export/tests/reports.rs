@@ -3,6 +3,7 @@
 //! Reports of a day sold through the engine: their totals equal the Z report's, CSV parses
 //! back with the same sums, the PDF renders (pdftoppm) and holds its text (pdftotext).
 
+use std::path::Path;
 use std::process::Command;
 
 use pos_core::sale::{Discount, LineNo, Money, Quantity, RefundRequest, Tender};
@@ -386,8 +387,19 @@ fn csv_parses_back_with_the_same_sums_and_pdf_renders_with_its_text() {
     ] {
         assert!(text.contains(expected), "no {expected:?} in\n{text}");
     }
-    if let Ok(path) = std::env::var("POS_REPORT_PDF_OUT") {
-        std::fs::write(path, &pdf).unwrap();
+    // POS_REPORT_DUMP=DIR keeps every report of this day in every format, to look at.
+    if let Ok(out) = std::env::var("POS_REPORT_DUMP") {
+        for kind in ReportKind::ALL {
+            let d = doc(store, kind, day);
+            for (format, ext) in [
+                (Format::Table, "txt"),
+                (Format::Csv, "csv"),
+                (Format::Pdf, "pdf"),
+            ] {
+                let path = Path::new(&out).join(format!("{}.{ext}", kind.name()));
+                std::fs::write(path, render(&d, format).unwrap()).unwrap();
+            }
+        }
     }
 }
 
