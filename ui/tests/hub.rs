@@ -300,3 +300,45 @@ fn every_hub_page_draws_at_both_landscape_sizes() {
         }
     }
 }
+
+#[test]
+fn a_report_exported_from_the_browser_is_written_and_logged() {
+    let rig = hub_rig(ScreenSize::LANDSCAPE);
+    let out = rig.dir.path().join("stick");
+    std::fs::create_dir_all(&out).unwrap();
+    let mut options = HubOptions::new(rig.dir.path().to_path_buf());
+    options.account_policy = policy();
+    let target = out.clone();
+    let actions = HubActions {
+        export_dir: Some(Box::new(move || Ok(target.clone()))),
+        ..HubActions::default()
+    };
+    let access: Rc<dyn StoreAccess> = rig.store.clone();
+    let h = Hub::new(access, options, actions).unwrap();
+    h.log_in(MANAGER.0, MANAGER.1, None);
+    page(&h).invoke_open("reports".into());
+    let kpis = page(&h)
+        .get_reports()
+        .iter()
+        .position(|r| r.name == "kpis")
+        .unwrap();
+    page(&h).invoke_report_export(kpis as i32, "csv".into());
+    assert!(h.notice().contains("kpis written to"), "{}", h.notice());
+    let files: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let path = files[0].as_ref().unwrap().path();
+    assert_eq!(path.extension().unwrap(), "csv");
+    assert!(std::fs::metadata(&path).unwrap().len() > 0);
+    page(&h).invoke_report_export(kpis as i32, "pdf".into());
+    let pdf = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pdf"))
+        .unwrap();
+    assert!(std::fs::read(pdf).unwrap().starts_with(b"%PDF"));
+    // Every export is a security-log record by the manager.
+    let store = rig.store.borrow();
+    let exported = events(&store, "security.report_exported");
+    assert_eq!(exported.len(), 2);
+    assert_eq!(exported[0].actor, Some(rig.store_manager()));
+}

@@ -100,7 +100,8 @@ pub fn hub_actions(ctx: &Context) -> HubActions {
                 copy_verified(&newest, &dest, &mut |_, _, _| {}).map_err(|e| format!("{e:#}"))?;
             Ok(copied.display().to_string())
         })),
-        export_report: None,
+        // The reports browser writes to the one USB stick (pos_ui::hub::usb_export_dir).
+        export_dir: None,
     }
 }
 

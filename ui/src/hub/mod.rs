@@ -65,8 +65,8 @@ fn with<R>(access: &dyn StoreAccess, f: impl FnOnce(&mut Store) -> R) -> Option<
 pub type Job = Box<dyn Fn() -> Result<String, String>>;
 /// Verify the newest backup: `(file name, records)`, or why not.
 pub type VerifyJob = Box<dyn Fn() -> Result<(String, u64), String>>;
-/// Export report `name` as `format` for a period: the path written, or why not.
-pub type ReportJob = Box<dyn Fn(&str, &str, Period) -> Result<String, String>>;
+/// Where an exported report goes: a directory (by default the one USB stick's), or why not.
+pub type ExportDir = Box<dyn Fn() -> Result<PathBuf, String>>;
 
 /// Work the firmware does for the display (it holds the backup key and the exporters).
 /// Each returns the sentence's value on success (a file name, a path) or why not.
@@ -76,9 +76,9 @@ pub struct HubActions {
     pub verify_backup: Option<VerifyJob>,
     /// Copy the newest backup to a USB stick: the path written.
     pub export_backup: Option<Job>,
-    /// Export report `name` as `format` ("csv", "pdf") for the display's period to a USB
-    /// stick: the path written.
-    pub export_report: Option<ReportJob>,
+    /// Where the reports browser writes its exports; None: `pos-reports/` on the one USB
+    /// stick plugged in ([`usb_export_dir`]).
+    pub export_dir: Option<ExportDir>,
 }
 
 impl std::fmt::Debug for HubActions {
@@ -86,7 +86,7 @@ impl std::fmt::Debug for HubActions {
         f.debug_struct("HubActions")
             .field("verify_backup", &self.verify_backup.is_some())
             .field("export_backup", &self.export_backup.is_some())
-            .field("export_report", &self.export_report.is_some())
+            .field("export_dir", &self.export_dir.is_some())
             .finish()
     }
 }
@@ -660,19 +660,89 @@ impl State {
         });
     }
 
+    /// Export report `index` as `format` for the dashboard's period, as `pos report NAME
+    /// --format F --out FILE` does: the actor must be allowed to see the report and to export
+    /// data (a denial is logged by the store), the export is a `security.report_exported`
+    /// record, then the file is written to the export dir.
     fn export_report(&mut self, index: usize, format: &str) {
-        let Some((name, _)) = REPORTS.get(index) else {
+        use pos_report_export::{Format, ReportKind, Scope};
+        let Some(kind) = REPORTS
+            .get(index)
+            .and_then(|(name, _)| ReportKind::parse(name))
+        else {
             return;
         };
-        let period = self.period_of(self.period);
-        self.notice = Some(match &self.actions.export_report {
-            None => (Msg::new("report-no-export"), true),
-            Some(f) => match f(name, format, period) {
-                Ok(path) => (Msg::with2("report-exported", name, path), false),
-                Err(e) => (Msg::with("err-other", e), true),
-            },
+        let Some(format) = Format::parse(format) else {
+            return;
+        };
+        let dir = match &self.actions.export_dir {
+            Some(f) => f(),
+            None => usb_export_dir(),
+        };
+        let dir = match dir {
+            Ok(d) => d,
+            Err(e) => {
+                self.notice = Some((Msg::with("err-other", e), true));
+                return;
+            }
+        };
+        let now = self.now();
+        let scope = Scope {
+            period: self.period_of(self.period),
+            tz: jiff::tz::TimeZone::system(),
+            currency: pos_report_export::currency(&self.options.currency.code),
+            now_ms: now,
+        };
+        let day = local_time(scope.period.from_ms, "%Y-%m-%d");
+        let file = dir.join(format!("{}-{day}.{}", kind.name(), format.as_str()));
+        let file_text = file.display().to_string();
+        let period_text = match kind {
+            ReportKind::X => "open shifts".to_owned(),
+            _ => scope.period_text(),
+        };
+        let made = self.as_actor(|s, a| {
+            s.authorize(a, kind.permission(), None)?;
+            s.authorize(a, pos_auth::Permission::ExportData, None)?;
+            s.append(vec![pos_report_export::export_event(
+                a.user,
+                kind,
+                format,
+                &period_text,
+                &file_text,
+            )])?;
+            Ok(pos_report_export::build(s, kind, &scope)
+                .and_then(|doc| pos_report_export::render(&doc, format)))
+        });
+        let bytes = match made {
+            None => return,
+            Some(Ok(bytes)) => bytes,
+            Some(Err(e)) => {
+                self.notice = Some((Msg::with("err-other", e), true));
+                return;
+            }
+        };
+        self.notice = Some(match std::fs::write(&file, bytes) {
+            Ok(()) => (Msg::with2("report-exported", kind.name(), file_text), false),
+            Err(e) => (Msg::with("err-other", format!("{file_text}: {e}")), true),
         });
     }
+}
+
+/// `pos-reports/` on the one USB stick that is plugged in (created if missing).
+pub fn usb_export_dir() -> Result<PathBuf, String> {
+    let drives = pos_backup::usb::drives();
+    let mount =
+        match drives.as_slice() {
+            [d] => d.mount.clone(),
+            [] => return Err("no USB stick found: plug one in and try again".into()),
+            _ => return Err(
+                "several USB drives are plugged in: leave one, or use pos report NAME --out FILE"
+                    .into(),
+            ),
+        };
+    let dir = mount.join("pos-reports");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
 }
 
 /// The hub display bound to a store.
@@ -1384,7 +1454,6 @@ pub(crate) const KEYS: &[&str] = &[
     "backup-exported",
     "not-here",
     "report-exported",
-    "report-no-export",
     "hub-stopped",
     "err-wrong-login",
     "err-locked",
