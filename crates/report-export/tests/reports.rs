@@ -453,3 +453,29 @@ fn money_follows_the_currency_minor_digits() {
     assert_eq!(Cell::Qty(1500).display(&currency("EUR")), "1.5");
     assert_eq!(Cell::Percent(700).display(&currency("EUR")), "7.00%");
 }
+
+#[test]
+fn the_x_report_is_the_open_shift_so_far() {
+    let mut t = till();
+    let e = &mut t.engine;
+    e.scan(COLA_EAN).unwrap();
+    pay_and_complete(e, Tender::Cash, 50);
+    e.scan(COLA_EAN).unwrap();
+    pay_and_complete(e, card(), 0);
+    let x = e.x_report().unwrap();
+    let d = doc(e.store(), ReportKind::X, today());
+    let open = d.section("Open shifts").unwrap().table.as_ref().unwrap();
+    assert_eq!(open.rows.len(), 1);
+    assert_eq!(open.rows[0][0], Cell::text("till-1"));
+    assert_eq!(open.rows[0][2], Cell::Int(2));
+    assert_eq!(open.rows[0][3], Cell::Money(x.net.0));
+    assert_eq!(open.rows[0][9], Cell::Money(x.drawer.expected().unwrap().0));
+    assert!(d.period().starts_with("open shifts at "));
+    let tenders = d
+        .section("Tenders of the open shifts")
+        .unwrap()
+        .table
+        .as_ref()
+        .unwrap();
+    assert_eq!(money(tenders.total_of("Amount")), x.net.0);
+}
