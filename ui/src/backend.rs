@@ -554,6 +554,72 @@ pub fn run_hub(
     result
 }
 
+/// The hub's manager display as a second window beside a terminal's (`pos demo`): opened
+/// on the terminal's event loop from [`run_installed`]'s `setup`, placed to the right of the
+/// terminal's window, re-read every [`crate::hub::REFRESH`]. Closing either window ends the
+/// event loop. Dropping it closes the display.
+pub struct HubBeside {
+    hub: Rc<crate::hub::Hub>,
+    _tick: slint::Timer,
+}
+
+impl fmt::Debug for HubBeside {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HubBeside").finish_non_exhaustive()
+    }
+}
+
+impl HubBeside {
+    pub fn open(
+        terminal: &Terminal,
+        access: Rc<dyn crate::hub::StoreAccess>,
+        hub_options: crate::hub::HubOptions,
+        actions: crate::hub::HubActions,
+        size: ScreenSize,
+    ) -> Result<HubBeside, BackendError> {
+        let hub = Rc::new(
+            crate::hub::Hub::new(access, hub_options, actions)
+                .map_err(|e| platform_error(Backend::Winit, &e))?,
+        );
+        apply_hub_size(hub.window(), size);
+        let beside = terminal.window().window();
+        let at = beside.position().to_logical(beside.scale_factor());
+        let width = beside.size().to_logical(beside.scale_factor()).width;
+        hub.window()
+            .window()
+            .set_position(slint::LogicalPosition::new(at.x + width + 16.0, at.y));
+        for w in [terminal.window().window(), hub.window().window()] {
+            w.on_close_requested(|| {
+                if let Err(e) = slint::quit_event_loop() {
+                    tracing::warn!("cannot end the event loop: {e}");
+                }
+                slint::CloseRequestResponse::HideWindow
+            });
+        }
+        let tick = slint::Timer::default();
+        let weak = Rc::downgrade(&hub);
+        tick.start(slint::TimerMode::Repeated, crate::hub::REFRESH, move || {
+            if let Some(h) = weak.upgrade() {
+                h.tick();
+            }
+        });
+        hub.window()
+            .show()
+            .map_err(|e| platform_error(Backend::Winit, &e))?;
+        Ok(HubBeside { hub, _tick: tick })
+    }
+
+    pub fn hub(&self) -> &crate::hub::Hub {
+        &self.hub
+    }
+}
+
+impl Drop for HubBeside {
+    fn drop(&mut self) {
+        let _ = self.hub.window().hide();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,7 +66,9 @@ Without --headless, and when a display exists (DISPLAY or WAYLAND_DISPLAY), term
 opens in a window on the demo's store, with a simulated network printer (receipts are printed \
 here) and a simulated serial scanner: type a barcode here and press Enter to scan it. Log in \
 with a cashier's name and PIN (printed below). The window keeps syncing with the running hub, \
-so its sales reach the hub. Closing the window ends the demo and stops the hub."
+so its sales reach the hub. Beside it the hub's manager display opens on the running demo hub \
+(log in as the manager maria: dashboard, terminals, alerts, users, devices, backups, reports). \
+Closing either window ends the demo and stops the hub."
 )]
 pub struct DemoArgs {
     /// Run without any window: only the scripted sales and the sync. Without it the demo then
@@ -199,7 +201,11 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<()> {
                 .context("terminal-1's enrollment files are missing")?,
             addr: hub.addr.to_string(),
         };
-        window_session(ctx, engine, layout, &sim, &args, signals, link)?;
+        let display = HubDisplay {
+            hub: Arc::clone(&hub.hub),
+            dir: hub_dir.clone(),
+        };
+        window_session(ctx, engine, layout, &sim, &args, signals, link, display)?;
         // The window synced live; what its last moments sold is sent now.
         let store = open_at(&dir, ctx.store_options())?;
         synced1 = Syncing::start(&handle, &label1, store, &tls1, hub.addr)?;
@@ -273,7 +279,8 @@ const CODE_TTL: Duration = Duration::from_secs(600);
 /// runtime (which also runs the terminals' sync tasks).
 struct DemoHub {
     runtime: tokio::runtime::Runtime,
-    hub: RunningHub,
+    /// Shared with the manager display of the window mode while it is open.
+    hub: Arc<RunningHub>,
     id: DeviceId,
     addr: SocketAddr,
 }
@@ -308,7 +315,7 @@ impl DemoHub {
         let addr = hub.local_addr();
         Ok(DemoHub {
             runtime,
-            hub,
+            hub: Arc::new(hub),
             id,
             addr,
         })
@@ -407,7 +414,11 @@ impl DemoHub {
 
     /// Close every connection and stop listening.
     fn shutdown(self) {
-        self.runtime.block_on(self.hub.shutdown());
+        match Arc::try_unwrap(self.hub) {
+            Ok(hub) => self.runtime.block_on(hub.shutdown()),
+            // The display's handle outlived the window: the process ends anyway.
+            Err(_) => eprintln!("the demo hub was still in use at shutdown"),
+        }
         println!("Hub stopped.");
     }
 }
@@ -1268,6 +1279,23 @@ struct LiveLink {
 /// are printed here) and a simulated serial scanner read by the real driver: each line typed
 /// on stdin is scanned. It syncs live with the demo hub through the terminal app's own link
 /// (`sync_link`, store calls through the UI thread). Returns when the window is closed.
+/// The running demo hub for the manager display of the window mode.
+struct HubDisplay {
+    hub: Arc<RunningHub>,
+    dir: std::path::PathBuf,
+}
+
+/// The display reaches the demo hub's store as `pos hub`'s does: `RunningHub::with_store`.
+struct DemoHubAccess(Arc<RunningHub>);
+
+impl pos_ui::hub::StoreAccess for DemoHubAccess {
+    fn with_store(&self, f: &mut dyn FnMut(&mut Store)) {
+        self.0.with_store(|s| f(s))
+    }
+}
+
+// The window's parts, each from a different stage of the demo.
+#[allow(clippy::too_many_arguments)]
 fn window_session(
     ctx: &Context,
     mut engine: Engine,
@@ -1276,6 +1304,7 @@ fn window_session(
     args: &DemoArgs,
     signals: Signals,
     link: LiveLink,
+    display: HubDisplay,
 ) -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -1368,6 +1397,18 @@ fn window_session(
     };
     let policy = term::session_policy(ctx);
     let locale = term::screen_locale(ctx)?;
+    let mut hub_options = pos_ui::hub::HubOptions::new(display.dir.clone());
+    hub_options.account_policy = ctx.account_policy();
+    hub_options.alert_rules = ctx.config.alert_rules();
+    hub_options.offline_alert_ms = u64::from(ctx.config.hub.offline_alert_min) * 60_000;
+    hub_options.currency = ctx.engine_config().currency;
+    hub_options.session_policy = policy;
+    let mut hub_window = None;
+    let mut hub_display = Some(display);
+    println!(
+        "The hub's manager display opens beside it: log in as the manager {} with {}.",
+        MANAGER.0, MANAGER.1
+    );
     let run = std::thread::scope(|scope| {
         // Receipts as the simulated printer renders them, while the window is open.
         let printed = std::thread::Builder::new()
@@ -1393,6 +1434,25 @@ fn window_session(
                 eprintln!("locale {locale}: {e}");
             }
             terminal.set_device_status("Drawer closed", "Scanner ready");
+            if let Some(display) = hub_display.take() {
+                let access: std::rc::Rc<dyn pos_ui::hub::StoreAccess> =
+                    std::rc::Rc::new(DemoHubAccess(display.hub));
+                match backend::HubBeside::open(
+                    terminal,
+                    access,
+                    hub_options.clone(),
+                    pos_ui::hub::HubActions::default(),
+                    args.size,
+                ) {
+                    Ok(w) => {
+                        if let Err(e) = w.hub().set_locale(&locale) {
+                            eprintln!("locale {locale}: {e}");
+                        }
+                        hub_window = Some(w);
+                    }
+                    Err(e) => eprintln!("the hub's manager display cannot open: {e}"),
+                }
+            }
             if let Some(LiveLink { tls, addr, key }) = link.take() {
                 terminal.set_link_status(false, 0);
                 match sync_link::start(
@@ -1419,6 +1479,8 @@ fn window_session(
             }
         });
         stop.store(true, Ordering::Relaxed);
+        // The display lets go of the hub before the demo stops it.
+        drop(hub_window.take());
         run
     });
     if let Some(l) = syncing {

@@ -8,7 +8,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pos_core::DeviceRole;
 use pos_store::Store;
 use pos_sync_store::RunningHub;
 use pos_ui::backend::{self, Backend, Environment, Options, ScreenSize};
@@ -53,11 +52,16 @@ pub fn hub_options(ctx: &Context) -> HubOptions {
 /// Verify and export for the backups page.
 pub fn hub_actions(ctx: &Context) -> HubActions {
     let dir = backup_dir(ctx);
-    let settings = crate::backup_jobs::settings(ctx, DeviceRole::Hub);
+    // The key the scheduled backups use (read here without their side effects: the service
+    // already warned or raised the alert about it).
+    let b = &ctx.config.backup;
+    let secret = pos_backup::job::unattended_secret(&b.key_file, &b.passphrase_file)
+        .ok()
+        .flatten();
     let verify_dir = dir.clone();
     HubActions {
         verify_backup: Some(Box::new(move || {
-            let Some(settings) = &settings else {
+            let Some(secret) = &secret else {
                 return Err(
                     "no backup key is configured ([backup] key_file): use pos backup \
                             verify --latest on the console"
@@ -65,13 +69,8 @@ pub fn hub_actions(ctx: &Context) -> HubActions {
                 );
             };
             let newest = newest_backup(&verify_dir)?;
-            let report = pos_backup::verify(
-                &newest,
-                &settings.secret,
-                &verify_dir,
-                &mut |_: &str, _, _| {},
-            )
-            .map_err(|e| e.to_string())?;
+            let report = pos_backup::verify(&newest, secret, &verify_dir, &mut |_: &str, _, _| {})
+                .map_err(|e| e.to_string())?;
             let records = report.chains.iter().map(|c| c.records).sum();
             let name = newest
                 .file_name()
