@@ -27,6 +27,7 @@ use support::*;
 struct HubRig {
     hub: Hub,
     store: Rc<RefCell<Store>>,
+    admin_totp: pos_auth::TotpSecret,
     dir: tempfile::TempDir,
 }
 
@@ -48,6 +49,7 @@ fn hub_rig(size: ScreenSize) -> HubRig {
     }
     e.logout().unwrap();
     let dir = t.dir;
+    let admin_totp = t.admin_totp;
     let store = Rc::new(RefCell::new(t.engine.into_store()));
     let mut options = HubOptions::new(dir.path().to_path_buf());
     options.account_policy = policy();
@@ -55,7 +57,12 @@ fn hub_rig(size: ScreenSize) -> HubRig {
     let hub = Hub::new(access, options, HubActions::default()).unwrap();
     pos_ui::backend::apply_hub_size(hub.window(), size);
     hub.set_clock(Some("09:41"));
-    HubRig { hub, store, dir }
+    HubRig {
+        hub,
+        store,
+        admin_totp,
+        dir,
+    }
 }
 
 fn page(h: &Hub) -> HubPage<'_> {
@@ -91,6 +98,19 @@ fn a_cashier_is_refused_and_the_manager_let_in() {
     assert_eq!(h.screen(), Some(HubScreen::Login));
     page(h).invoke_open("users".into());
     assert_eq!(h.screen(), Some(HubScreen::Login));
+}
+
+#[test]
+fn an_admin_needs_the_authenticator_code() {
+    let rig = hub_rig(ScreenSize::LANDSCAPE);
+    let h = &rig.hub;
+    h.log_in(ADMIN.0, ADMIN.1, None);
+    assert_eq!(h.screen(), Some(HubScreen::Login));
+    assert!(h.notice().contains("6-digit code"), "{}", h.notice());
+    // The code of the next step (the current one was used when the fixture was made).
+    let code = pos_auth::totp_code(&rig.admin_totp, unix_s() / 30 * 30 + 30);
+    h.log_in(ADMIN.0, ADMIN.1, Some(&code));
+    assert_eq!(h.screen(), Some(HubScreen::Dashboard), "{}", h.notice());
 }
 
 static NOW: AtomicU64 = AtomicU64::new(0);
