@@ -52,6 +52,15 @@ fn shoot_hub(out: &Path, size: ScreenSize, rig: Rig) {
         dir,
     } = rig;
     let shoot = |name: &str| shot(out, name, size);
+    // A backup made by hand, so the backups page lists a file.
+    pos_backup::create(
+        dir.path(),
+        &dir.path().join("backups"),
+        &pos_backup::Secret::Key(pos_backup::BackupKey::from_bytes([7; 32])),
+        &pos_backup::CreateOptions::default(),
+        &mut |_: &str, _: u64, _: u64| {},
+    )
+    .unwrap();
     let mut options = HubOptions::new(dir.path().to_path_buf());
     options.account_policy = policy();
     let access: Rc<dyn StoreAccess> = Rc::new(ThroughTerminal(terminal));
