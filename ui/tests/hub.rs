@@ -410,3 +410,47 @@ fn the_backups_page_lists_the_backups_and_verifies_through_its_hook() {
     page(&h).invoke_backup_export();
     assert!(h.notice().contains("pos backup export"), "{}", h.notice());
 }
+
+#[test]
+fn a_terminal_out_of_touch_shows_its_alert_and_can_be_revoked() {
+    let rig = hub_rig(ScreenSize::LANDSCAPE);
+    let till = pos_core::DeviceId::new_v7();
+    let key = pos_audit::DeviceKey::generate().unwrap();
+    let registered = pos_core::payloads::DeviceRegistered {
+        device: till,
+        role: pos_core::DeviceRole::Terminal,
+        branch: "main".into(),
+        name: "till-9".into(),
+        public_key: hex::encode(key.public().0),
+        cert_fingerprint: None,
+    };
+    rig.store
+        .borrow_mut()
+        .append(vec![pos_audit::EventDraft::json(
+            pos_core::payloads::DeviceRegistered::MODULE,
+            pos_core::payloads::DeviceRegistered::KIND,
+            &registered,
+        )])
+        .unwrap();
+    let mut options = HubOptions::new(rig.dir.path().to_path_buf());
+    options.account_policy = policy();
+    // Out of touch for longer than nothing: the alert is up at once.
+    options.offline_alert_ms = 0;
+    let access: Rc<dyn StoreAccess> = rig.store.clone();
+    let h = Hub::new(access, options, HubActions::default()).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    h.log_in(MANAGER.0, MANAGER.1, None);
+    page(&h).invoke_open("terminals".into());
+    let rows: Vec<_> = page(&h).get_devices().iter().collect();
+    let i = rows.iter().position(|d| d.name == "till-9").unwrap();
+    assert!(!rows[i].online);
+    assert_eq!(rows[i].status, "st-offline");
+    assert!(rows[i].alert.contains("OFFLINE-ALERT"), "{:?}", rows[i]);
+    assert_eq!(rows[i].seen, "never");
+    page(&h).invoke_open("devices".into());
+    page(&h).invoke_device_revoke(i as i32);
+    assert!(h.notice().contains("till-9 is revoked"), "{}", h.notice());
+    let status = rig.store.borrow().sync_status().unwrap();
+    let row = status.iter().find(|d| d.device == till).unwrap();
+    assert_eq!(row.status, pos_store::PeerStatus::Revoked);
+}
