@@ -63,6 +63,26 @@ fn shoot_hub(out: &Path, size: ScreenSize, rig: Rig) {
     .unwrap();
     let mut options = HubOptions::new(dir.path().to_path_buf());
     options.account_policy = policy();
+    // A second terminal enrolled but never seen, for the terminals and devices pages.
+    let key = pos_audit::DeviceKey::generate().unwrap();
+    let registered = pos_core::payloads::DeviceRegistered {
+        device: pos_core::DeviceId::new_v7(),
+        role: pos_core::DeviceRole::Terminal,
+        branch: "main".into(),
+        name: "till-2".into(),
+        public_key: hex::encode(key.public().0),
+        cert_fingerprint: None,
+    };
+    terminal
+        .with_engine(|e| {
+            e.store_mut().append(vec![pos_audit::EventDraft::json(
+                pos_core::payloads::DeviceRegistered::MODULE,
+                pos_core::payloads::DeviceRegistered::KIND,
+                &registered,
+            )])
+        })
+        .unwrap()
+        .unwrap();
     let access: Rc<dyn StoreAccess> = Rc::new(ThroughTerminal(terminal));
     let hub = Hub::new(access, options, HubActions::default()).unwrap();
     pos_ui::backend::apply_hub_size(hub.window(), size);
