@@ -248,16 +248,16 @@ mod tests {
         let ids = |v: Vec<&Spec>| v.iter().map(|s| s.meta.id).collect::<Vec<_>>();
         assert_eq!(
             ids(select(&[]).unwrap()),
-            ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P10", "S1"]
+            ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "S1"]
         );
         assert_eq!(
             ids(select(&["p7".into(), "P1".into()]).unwrap()),
             ["P1", "P7"]
         );
-        assert!(select(&["P9".into()])
+        assert!(select(&["P11".into()])
             .unwrap_err()
             .to_string()
-            .contains("P1, P2, P3, P4, P5, P6, P7, P10, S1"));
+            .contains("P1, P2, P3, P4, P5, P6, P7, P8, P9, P10, S1"));
     }
 
     #[test]
