@@ -98,15 +98,6 @@ pub fn seed_from_env() -> u64 {
     seed
 }
 
-/// `XorShift::new` ignores the seed's lowest bit: spread every bit of the seed first
-/// (splitmix64's finalizer), so seeds 42 and 43 differ.
-fn mix(seed: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[derive(Debug)]
 struct State {
     upstream: SocketAddr,
@@ -189,7 +180,7 @@ impl ChaosProxy {
                 upstream,
                 faults: Faults::none(),
                 partitioned: false,
-                rng: XorShift::new(mix(seed)),
+                rng: XorShift::new(seed),
                 stats: Stats::default(),
                 conns: Vec::new(),
             }),

@@ -21,8 +21,13 @@ pub struct XorShift(u64);
 
 impl XorShift {
     pub fn new(seed: u64) -> XorShift {
-        // Zero is a fixed point of xorshift: avoid it.
-        XorShift((seed ^ 0x9E37_79B9_7F4A_7C15) | 1)
+        // splitmix64's finalizer spreads every bit of the seed (so seeds 42 and 43 give
+        // different streams); zero, a fixed point of xorshift, is replaced.
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        XorShift(if z == 0 { 0x9E37_79B9_7F4A_7C15 } else { z })
     }
 
     /// Seeded from the pid and the clock: different in every process and run.
@@ -96,4 +101,18 @@ pub fn parse_acks(output: &str) -> Vec<(u64, String)> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod xorshift_tests {
+    use super::XorShift;
+
+    #[test]
+    fn neighbouring_seeds_give_different_streams_and_zero_works() {
+        let first = |seed| XorShift::new(seed).next_u64();
+        assert_ne!(first(42), first(43));
+        assert_eq!(first(42), first(42));
+        let mut z = XorShift::new(0);
+        assert_ne!((z.next_u64(), z.next_u64()), (0, 0));
+    }
 }
