@@ -150,3 +150,50 @@ fn void_line_needs_the_approvers_pin_and_a_reason() {
         Some(2)
     );
 }
+
+/// The hub publishes its active alerts as the `hub.alerts` setting (master data every
+/// terminal receives); the status bar shows them in place of the link status, in the warning
+/// colour, and returns to the link status once the hub clears them.
+#[test]
+fn the_hubs_alerts_show_in_the_status_bar() {
+    let rig = rig();
+    let t = &rig.terminal;
+    let publish = |texts: &[&str]| {
+        t.with_engine(|e| {
+            let before = e
+                .store()
+                .setting(pos_core::payloads::HUB_ALERTS_SETTING)
+                .unwrap();
+            e.store_mut()
+                .append(vec![pos_audit::EventDraft::json(
+                    pos_core::payloads::SettingChanged::MODULE,
+                    pos_core::payloads::SettingChanged::KIND,
+                    &pos_core::payloads::SettingChanged {
+                        key: pos_core::payloads::HUB_ALERTS_SETTING.into(),
+                        before,
+                        after: serde_json::json!(texts),
+                    },
+                )])
+                .unwrap();
+        })
+        .unwrap();
+        t.tick();
+    };
+    t.tick();
+    let idle = t.window().get_link_text().to_string();
+    assert!(!idle.contains("alert"), "{idle}");
+
+    publish(&["Low stock: Cola 0.5l (2 left)"]);
+    assert_eq!(
+        t.window().get_link_text(),
+        "Hub alert: Low stock: Cola 0.5l (2 left)"
+    );
+    assert!(!t.window().get_link_ok());
+    publish(&["Low stock: Cola 0.5l (2 left)", "Backup failed: disk full"]);
+    assert_eq!(
+        t.window().get_link_text(),
+        "2 hub alerts: Low stock: Cola 0.5l (2 left)"
+    );
+    publish(&[]);
+    assert_eq!(t.window().get_link_text().to_string(), idle);
+}

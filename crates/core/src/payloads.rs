@@ -64,6 +64,10 @@ impl PrintDone {
     pub const KIND: &'static str = "done";
 }
 
+/// The setting through which the hub publishes its active alerts to the terminals (settings are
+/// hub-authoritative master data every terminal receives): a JSON array of alert texts.
+pub const HUB_ALERTS_SETTING: &str = "hub.alerts";
+
 /// `settings.changed`: a hub-authoritative setting, with the value before for the auditor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -448,6 +448,7 @@ async fn run_service(
         .context("cannot watch SIGTERM")?;
     let backups = start_backups(ctx, &hub);
     let mut alerts = OfflineAlerts::new(offline_limit);
+    let alert_rules = ctx.config.alert_rules();
     let mut check = tokio::time::interval(OFFLINE_CHECK);
     let has_display = display.is_some();
     let closed = match display {
@@ -485,6 +486,13 @@ async fn run_service(
                     Ok(Ok(rows)) => alerts.check(&rows),
                     Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the sync status"),
                     Err(e) => tracing::warn!(error = %e, "sync status check failed"),
+                }
+                let (h, rules) = (hub.clone(), alert_rules.clone());
+                let published =
+                    tokio::task::spawn_blocking(move || h.with_store(|s| publish_alerts(s, &rules)))
+                        .await;
+                if let Ok(Err(e)) = published {
+                    tracing::warn!(error = %e, "cannot publish the alerts to the terminals");
                 }
             }
         }
@@ -545,6 +553,40 @@ fn start_backups(ctx: &Context, hub: &Arc<RunningHub>) -> Option<backup_jobs::Jo
             None
         }
     }
+}
+
+/// Evaluate the alert rules now and publish the result when it differs from what the
+/// terminals have: one audited `settings.changed` record per change, none while it stays.
+fn publish_alerts(
+    store: &mut Store,
+    rules: &pos_store::reports::AlertRules,
+) -> anyhow::Result<bool> {
+    use pos_core::payloads::HUB_ALERTS_SETTING;
+    let now = pos_store::now_ms();
+    let offset_min = i32::try_from(pos_backup::job::local_offset_ms(now) / 60_000).unwrap_or(0);
+    let today = pos_store::reports::Period::local_day(now, offset_min)?;
+    let backup = store.backup_state()?;
+    let texts: Vec<String> = store
+        .alerts(rules, now, today, backup)?
+        .into_iter()
+        .map(|a| format!("{}: {}", a.subject, a.message))
+        .collect();
+    let after = serde_json::json!(texts);
+    let before = store.setting(HUB_ALERTS_SETTING)?;
+    if before.as_ref() == Some(&after) || (before.is_none() && texts.is_empty()) {
+        return Ok(false);
+    }
+    store.append(vec![pos_audit::EventDraft::json(
+        pos_core::payloads::SettingChanged::MODULE,
+        pos_core::payloads::SettingChanged::KIND,
+        &pos_core::payloads::SettingChanged {
+            key: HUB_ALERTS_SETTING.into(),
+            before,
+            after,
+        },
+    )])?;
+    tracing::info!(alerts = texts.len(), "alerts published to the terminals");
+    Ok(true)
 }
 
 /// How often the running hub looks for terminals out of touch.

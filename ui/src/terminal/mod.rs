@@ -185,6 +185,8 @@ pub(crate) struct State {
     /// How numbers and money are written; its language picks the translation.
     locale: Locale,
     link_ok: bool,
+    /// The hub's active alerts, as it published them (the `hub.alerts` setting).
+    hub_alerts: Vec<String>,
     last_receipt: Option<Receipt>,
     sale: sale::SaleUi,
     /// The card terminal's slip being keyed, if a card payment is under way.
@@ -649,6 +651,7 @@ impl Terminal {
             link: Msg::new("hub-not-enrolled"),
             locale: Locale::english(),
             link_ok: false,
+            hub_alerts: Vec::new(),
             last_receipt: None,
             sale: sale::SaleUi::default(),
             card: None,
@@ -935,6 +938,7 @@ impl Terminal {
         if locked {
             s.hint = Msg::new("locked-idle");
         }
+        s.hub_alerts = hub_alerts(s.engine().store());
         show(&s, &self.window);
         locked
     }
@@ -1006,8 +1010,20 @@ fn show(s: &State, w: &AppWindow) {
     w.set_printer_ok(s.printer_ok);
     w.set_drawer_text(s.drawer.text(w));
     w.set_scanner_text(s.scanner.text(w));
-    w.set_link_text(s.link.text(w));
-    w.set_link_ok(s.link_ok);
+    match s.hub_alerts.as_slice() {
+        [] => {
+            w.set_link_text(s.link.text(w));
+            w.set_link_ok(s.link_ok);
+        }
+        [one] => {
+            w.set_link_text(Msg::with("hub-alert", one).text(w));
+            w.set_link_ok(false);
+        }
+        [first, ..] => {
+            w.set_link_text(Msg::with2("hub-alerts", s.hub_alerts.len(), first).text(w));
+            w.set_link_ok(false);
+        }
+    }
 
     w.set_login_name(s.login_name.as_str().into());
     w.set_login_pin_mask(mask(&s.login_pin).into());
@@ -1075,4 +1091,14 @@ fn show(s: &State, w: &AppWindow) {
     );
     w.set_error_visible(s.error.is_some());
     w.set_error_text(s.error.as_ref().map(|m| m.text(w)).unwrap_or_default());
+}
+
+/// The hub's published alerts in `store` (none when unset or unreadable).
+fn hub_alerts(store: &pos_store::Store) -> Vec<String> {
+    store
+        .setting(pos_core::payloads::HUB_ALERTS_SETTING)
+        .ok()
+        .flatten()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default()
 }

@@ -121,6 +121,8 @@ pub(crate) const KEYS: &[&str] = &[
     "hub-online",
     "hub-sending",
     "hub-offline",
+    "hub-alert",
+    "hub-alerts",
     "paper-out",
     "cover-open",
     "printer-offline",
