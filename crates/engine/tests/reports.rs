@@ -2,91 +2,16 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
-use pos_core::sale::{Discount, LineNo, Money, Quantity, RefundRequest, Tender};
-use pos_engine::Engine;
+use pos_core::sale::Money;
 use pos_store::reports::Period;
-use pos_testkit::{c, till, CASHIER2, COLA_EAN, SUPERVISOR};
-
-fn card() -> Tender {
-    Tender::Card {
-        approval_code: "A7".into(),
-        last4: "1234".into(),
-    }
-}
-
-fn pay_and_complete(e: &mut Engine, tender: Tender, extra: i64) -> u64 {
-    let due = e.balance().unwrap().remaining;
-    e.pay(tender, Money(due.0 + extra)).unwrap();
-    e.complete().unwrap().number
-}
+use pos_testkit::till;
 
 #[test]
 fn report_totals_equal_the_z_report_totals() {
     let mut t = till();
-    // A day: cash with change, cards, a discount, a line void, refunds with and without a
-    // receipt, a post-void, a no-sale, paid in and out, and a second cashier.
-    let mut receipts = Vec::new();
-    for i in 0..12i64 {
-        let e = &mut t.engine;
-        e.scan(COLA_EAN).unwrap();
-        e.add("water", Quantity::units(1 + i % 3)).unwrap();
-        if i % 4 == 1 {
-            e.add("banana", Quantity::units(4)).unwrap();
-            e.void_line(LineNo(3), c(SUPERVISOR), "scan-error").unwrap();
-        }
-        if i % 5 == 2 {
-            e.discount(None, Discount::Percent(500), None).unwrap();
-        }
-        let number = if i % 3 == 0 {
-            pay_and_complete(e, card(), 0)
-        } else {
-            pay_and_complete(e, Tender::Cash, 37 * i)
-        };
-        receipts.push(number);
-        if i == 6 {
-            t.switch_to(CASHIER2);
-        }
-        let e = &mut t.engine;
-        if i == 8 {
-            let line = RefundRequest {
-                line: LineNo(2),
-                qty: Quantity::units(1),
-            };
-            e.refund(
-                receipts[1],
-                &[line],
-                Tender::Cash,
-                c(SUPERVISOR),
-                "defective",
-            )
-            .unwrap();
-            e.refund(receipts[3], &[line], card(), c(SUPERVISOR), "defective")
-                .unwrap();
-        }
-        if i == 9 {
-            e.post_void(receipts[4], c(SUPERVISOR), "cashier-error")
-                .unwrap();
-            e.refund_without_receipt(
-                "cola",
-                Quantity::units(1),
-                Money(199),
-                Tender::Cash,
-                c(SUPERVISOR),
-                "wrong-item",
-            )
-            .unwrap();
-            e.no_sale(Some(c(SUPERVISOR)), "give-change").unwrap();
-            e.cash_move(true, Money(2_000), Some(c(SUPERVISOR)), "float-top-up")
-                .unwrap();
-            e.cash_move(false, Money(500), Some(c(SUPERVISOR)), "petty-cash")
-                .unwrap();
-        }
-    }
+    // The reference day: every kind of record the Z report folds.
+    let z = t.trade_a_day();
     let e = &mut t.engine;
-    let expected = e.x_report().unwrap().drawer.expected().unwrap();
-    let z = e
-        .close_shift(Money(expected.0 - 130), Some(c(SUPERVISOR)))
-        .unwrap();
     let r = &z.report;
     let store = e.store();
     let day = Period::all();

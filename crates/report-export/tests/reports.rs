@@ -6,92 +6,17 @@
 use std::path::Path;
 use std::process::Command;
 
-use pos_core::sale::{Discount, LineNo, Money, Quantity, RefundRequest, Tender};
-use pos_engine::Engine;
+use pos_core::sale::{Money, Tender};
 use pos_report_export::{build, currency, render, Cell, Document, Format, ReportKind, Scope};
 use pos_store::reports::Period;
 use pos_store::{now_ms, Store};
-use pos_testkit::{c, till, Till, CASHIER2, COLA_EAN, SUPERVISOR};
+use pos_testkit::{card, pay_and_complete, till, Till, COLA_EAN};
 
-fn card() -> Tender {
-    Tender::Card {
-        approval_code: "A7".into(),
-        last4: "1234".into(),
-    }
-}
-
-fn pay_and_complete(e: &mut Engine, tender: Tender, extra: i64) -> u64 {
-    let due = e.balance().unwrap().remaining;
-    e.pay(tender, Money(due.0 + extra)).unwrap();
-    e.complete().unwrap().number
-}
-
-/// A day as in the engine's reconciliation test: cash with change, cards, a discount, line
-/// voids, refunds with and without a receipt, a post-void, a no-sale, paid in and out, a second
-/// cashier; then the shift is closed 1.30 short. Returns the Z report.
+/// The reference trading day ([`Till::trade_a_day`]), closed 1.30 short: the Z report as the
+/// log holds it.
 fn sell_a_day(t: &mut Till) -> pos_core::sale::events::ShiftClosed {
-    let mut receipts = Vec::new();
-    for i in 0..12i64 {
-        let e = &mut t.engine;
-        e.scan(COLA_EAN).unwrap();
-        e.add("water", Quantity::units(1 + i % 3)).unwrap();
-        if i % 4 == 1 {
-            e.add("banana", Quantity::units(4)).unwrap();
-            e.void_line(LineNo(3), c(SUPERVISOR), "scan-error").unwrap();
-        }
-        if i % 5 == 2 {
-            e.discount(None, Discount::Percent(500), None).unwrap();
-        }
-        let number = if i % 3 == 0 {
-            pay_and_complete(e, card(), 0)
-        } else {
-            pay_and_complete(e, Tender::Cash, 37 * i)
-        };
-        receipts.push(number);
-        if i == 6 {
-            t.switch_to(CASHIER2);
-        }
-        let e = &mut t.engine;
-        if i == 8 {
-            let line = RefundRequest {
-                line: LineNo(2),
-                qty: Quantity::units(1),
-            };
-            e.refund(
-                receipts[1],
-                &[line],
-                Tender::Cash,
-                c(SUPERVISOR),
-                "defective",
-            )
-            .unwrap();
-            e.refund(receipts[3], &[line], card(), c(SUPERVISOR), "defective")
-                .unwrap();
-        }
-        if i == 9 {
-            e.post_void(receipts[4], c(SUPERVISOR), "cashier-error")
-                .unwrap();
-            e.refund_without_receipt(
-                "cola",
-                Quantity::units(1),
-                Money(199),
-                Tender::Cash,
-                c(SUPERVISOR),
-                "wrong-item",
-            )
-            .unwrap();
-            e.no_sale(Some(c(SUPERVISOR)), "give-change").unwrap();
-            e.cash_move(true, Money(2_000), Some(c(SUPERVISOR)), "float-top-up")
-                .unwrap();
-            e.cash_move(false, Money(500), Some(c(SUPERVISOR)), "petty-cash")
-                .unwrap();
-        }
-    }
+    let z = t.trade_a_day();
     let e = &mut t.engine;
-    let expected = e.x_report().unwrap().drawer.expected().unwrap();
-    let z = e
-        .close_shift(Money(expected.0 - 130), Some(c(SUPERVISOR)))
-        .unwrap();
     let closed = pos_testkit::events(e.store(), "shift.closed");
     assert_eq!(closed.len(), 1);
     let stored: pos_core::sale::events::ShiftClosed = pos_testkit::payload(&closed[0]);

@@ -13,7 +13,9 @@ use std::path::Path;
 use pos_audit::Event;
 use pos_auth::{totp_code, Principal, TotpSecret};
 use pos_core::sale::barcode::check_digit;
-use pos_core::sale::{Money, Product, Quantity, TaxRate, Unit};
+use pos_core::sale::{
+    Discount, LineNo, Money, Product, Quantity, RefundRequest, TaxRate, Tender, Unit,
+};
 use pos_core::{DeviceRole, ProductId, UserId};
 use pos_engine::{Credentials, Engine, EngineConfig};
 use pos_store::{now_ms, AccountPolicy, LogFilter, Store};
@@ -269,6 +271,89 @@ impl Till {
         self.engine.logout().unwrap();
         self.engine.login(c(staff)).unwrap();
     }
+
+    /// A trading day on the open shift, the reconciliation tests' reference day: cash with
+    /// change, cards, a discount, line voids, refunds with and without a receipt, a post-void,
+    /// a no-sale, paid in and out, a second cashier; then the shift is closed 1.30 short.
+    pub fn trade_a_day(&mut self) -> pos_engine::ZReport {
+        let mut receipts = Vec::new();
+        for i in 0..12i64 {
+            let e = &mut self.engine;
+            e.scan(COLA_EAN).unwrap();
+            e.add("water", Quantity::units(1 + i % 3)).unwrap();
+            if i % 4 == 1 {
+                e.add("banana", Quantity::units(4)).unwrap();
+                e.void_line(LineNo(3), c(SUPERVISOR), "scan-error").unwrap();
+            }
+            if i % 5 == 2 {
+                e.discount(None, Discount::Percent(500), None).unwrap();
+            }
+            let number = if i % 3 == 0 {
+                pay_and_complete(e, card(), 0)
+            } else {
+                pay_and_complete(e, Tender::Cash, 37 * i)
+            };
+            receipts.push(number);
+            if i == 6 {
+                self.switch_to(CASHIER2);
+            }
+            let e = &mut self.engine;
+            if i == 8 {
+                let line = RefundRequest {
+                    line: LineNo(2),
+                    qty: Quantity::units(1),
+                };
+                e.refund(
+                    receipts[1],
+                    &[line],
+                    Tender::Cash,
+                    c(SUPERVISOR),
+                    "defective",
+                )
+                .unwrap();
+                e.refund(receipts[3], &[line], card(), c(SUPERVISOR), "defective")
+                    .unwrap();
+            }
+            if i == 9 {
+                e.post_void(receipts[4], c(SUPERVISOR), "cashier-error")
+                    .unwrap();
+                e.refund_without_receipt(
+                    "cola",
+                    Quantity::units(1),
+                    Money(199),
+                    Tender::Cash,
+                    c(SUPERVISOR),
+                    "wrong-item",
+                )
+                .unwrap();
+                e.no_sale(Some(c(SUPERVISOR)), "give-change").unwrap();
+                e.cash_move(true, Money(2_000), Some(c(SUPERVISOR)), "float-top-up")
+                    .unwrap();
+                e.cash_move(false, Money(500), Some(c(SUPERVISOR)), "petty-cash")
+                    .unwrap();
+            }
+        }
+        let e = &mut self.engine;
+        let expected = e.x_report().unwrap().drawer.expected().unwrap();
+        e.close_shift(Money(expected.0 - 130), Some(c(SUPERVISOR)))
+            .unwrap()
+    }
+}
+
+/// A card payment keyed from a standalone terminal's slip.
+pub fn card() -> Tender {
+    Tender::Card {
+        approval_code: "A7".into(),
+        last4: "1234".into(),
+    }
+}
+
+/// Pay what is due in `tender` plus `extra` cents (change for cash) and complete: the receipt
+/// number.
+pub fn pay_and_complete(e: &mut Engine, tender: Tender, extra: i64) -> u64 {
+    let due = e.balance().unwrap().remaining;
+    e.pay(tender, Money(due.0 + extra)).unwrap();
+    e.complete().unwrap().number
 }
 
 /// Recorded events of `kind` (`module`, `kind` or `module.kind`), oldest first.
