@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -684,31 +686,16 @@ fn normalised(mut n: Naive) -> Naive {
 }
 
 fn analytics_tables(store: &Store) -> String {
-    let conn = Connection::open(store.dir().join(pos_store::DB_FILE)).unwrap();
-    let mut out = String::new();
-    for table in [
-        "analytics_hourly",
-        "analytics_products",
-        "analytics_tenders",
-        "analytics_taxes",
-    ] {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3"))
-            .unwrap();
-        let n = stmt.column_count();
-        let rows: Vec<String> = stmt
-            .query_map([], |r| {
-                Ok((0..n)
-                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
-                    .collect::<Vec<_>>()
-                    .join("\t"))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        out.push_str(&format!("[{table}]\n{}\n", rows.join("\n")));
-    }
-    out
+    support::dump_tables(
+        store,
+        &[
+            "analytics_hourly",
+            "analytics_products",
+            "analytics_tenders",
+            "analytics_taxes",
+        ],
+        "1, 2, 3",
+    )
 }
 
 proptest! {

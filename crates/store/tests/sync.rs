@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic in a test is a failed test
 
+mod support;
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -200,31 +202,18 @@ fn sync_all(hub: &mut Store, t: &Store, size: u32) {
 
 /// Everything a resend could disturb: the log tables and every projection.
 fn snapshot(store: &Store) -> String {
-    let conn = Connection::open(store.dir().join(pos_store::DB_FILE)).unwrap();
     let mut out = store.projection_dump().unwrap();
-    for table in [
-        "events",
-        "checkpoints",
-        "chain_seals",
-        "chain_redactions",
-        "sync_not_applied",
-    ] {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
-            .unwrap();
-        let n = stmt.column_count();
-        let rows: Vec<String> = stmt
-            .query_map([], |r| {
-                Ok((0..n)
-                    .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
-                    .collect::<Vec<_>>()
-                    .join("\t"))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        out.push_str(&format!("[{table}]\n{}\n", rows.join("\n")));
-    }
+    out.push_str(&support::dump_tables(
+        store,
+        &[
+            "events",
+            "checkpoints",
+            "chain_seals",
+            "chain_redactions",
+            "sync_not_applied",
+        ],
+        "1, 2",
+    ));
     out
 }
 
