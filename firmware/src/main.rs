@@ -74,6 +74,14 @@ enum Command {
     /// Reports (X/Z, journal, tenders, key figures, products, cashiers, tax, audit, security)
     /// as a table, CSV or PDF: `pos report list`.
     Report(cmd::report::ReportArgs),
+    /// First boot of an appliance: choose its role (terminal or hub), enroll, then login.
+    Setup(cmd::setup::SetupArgs),
+    /// System updates (signed A/B bundles through RAUC): verify, apply, status, mark-good.
+    #[command(subcommand)]
+    Update(cmd::update::UpdateCommand),
+    /// Appliance images: flash an image onto a disk or USB stick, service mode.
+    #[command(subcommand)]
+    Image(cmd::image::ImageCommand),
 }
 
 /// Rust ignores SIGPIPE, so `pos audit log | head` would fail with "broken pipe". A command-line
@@ -119,6 +127,9 @@ fn main() -> ExitCode {
         Command::Catalogue(c) => cmd::catalogue::run(&ctx, c),
         Command::Backup(c) => cmd::backup::run(&ctx, c),
         Command::Report(args) => cmd::report::run(&ctx, args),
+        Command::Setup(args) => cmd::setup::run(&ctx, args),
+        Command::Update(c) => cmd::update::run(&ctx, c),
+        Command::Image(c) => cmd::image::run(&ctx, c),
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
