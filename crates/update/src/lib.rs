@@ -1,0 +1,1 @@
+//! System update rules (being written).
