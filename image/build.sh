@@ -17,7 +17,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-pos_bin= version= out= key= cert= keyring= tech_key= grub_hash= cache= broken=0
+pos_bin= version= out= key= cert= keyring= tech_key= grub_hash= cache= broken=0 comp_level=9
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -33,6 +33,8 @@ while [ $# -gt 0 ]; do
         # editing boot entries). Without it the password is random: nobody can.
         --grub-password-hash) grub_hash=$2; shift 2 ;;
         --cache) cache=$2; shift 2 ;;
+        # Faster, larger slot images (gzip level 1) for development builds.
+        --fast) comp_level=1; shift ;;
         # Test only: a system whose pos service never becomes healthy (rollback test).
         --broken-health) broken=1; shift ;;
         -h|--help) usage ;;
@@ -151,7 +153,7 @@ rm -rf "$root/var/log/"* "$root/var/cache/apt/archives/"*.deb "$root/tmp/"*
 # --- 3. The slot image (squashfs: GRUB 2.06 reads it, erofs it cannot) -----------------------
 log "mksquashfs: the slot image"
 slot="$out/rootfs-$version.img"
-mksquashfs "$root" "$slot" -noappend -comp gzip -quiet -no-progress -e boot/efi
+mksquashfs "$root" "$slot" -noappend -comp gzip -Xcompression-level "$comp_level" -quiet -no-progress
 slot_bytes=$(stat -c %s "$slot")
 if [ "$slot_bytes" -gt $((SLOT_MB * 1024 * 1024)) ]; then
     echo "error: the slot image ($((slot_bytes >> 20)) MiB) is larger than a slot ($SLOT_MB MiB)" >&2
