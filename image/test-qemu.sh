@@ -171,6 +171,24 @@ wait_ssh() {
     done
 }
 boot_limit=$([ "$accel" = kvm ] && echo 180 || echo 900)
+# What the box's screen shows, as PNG (QEMU's screendump writes PPM).
+screenshot() {
+    printf 'screendump %s\n' "$run/screen.ppm" | python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.send(sys.stdin.buffer.read()); time.sleep(2)
+' "$run/monitor.sock"
+    python3 - "$run/screen.ppm" "$1" <<'PY'
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+magic, size, maxval, pixels = data.split(b"\n", 3)
+w, h = map(int, size.split())
+rows = b"".join(b"\0" + pixels[y * w * 3:(y + 1) * w * 3] for y in range(h))
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+open(sys.argv[2], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
+PY
+}
 
 # --- 0. the bare kernel, for the boot-time ratio --------------------------------------------
 unsquashfs -q -d "$run/kernel" "$out/rootfs-1.0.0.img" boot/vmlinuz boot/initrd.img 'boot/vmlinuz-*' 'boot/initrd.img-*' >/dev/null
@@ -201,6 +219,7 @@ vm 'nft list set inet pos pos_tcp' | grep -q 7443 || fail "the hub's sync port i
 vm 'systemctl show -p User,NoNewPrivileges,ProtectSystem pos-hub.service' | tr '\n' ' ' |
     grep -q 'User=pos NoNewPrivileges=yes ProtectSystem=strict' || fail "pos-hub is not sandboxed"
 vm 'ls /media' | grep -q usb- || fail "the USB stick was not mounted under /media"
+screenshot "$out/screen-first-boot.png"
 log "checked: read-only squashfs root, LUKS2 data, default-deny firewall with 7443, sandbox, USB stick"
 
 # --- 2. refused bundles ---------------------------------------------------------------------
