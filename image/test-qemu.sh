@@ -84,6 +84,11 @@ rauc resign --cert="$keys/other.cert.pem" --key="$keys/other.key.pem" \
     --keyring="$keys/update.cert.pem" --no-verify \
     "$out/3plugpos-1.0.1.raucb" "$run/foreign-1.0.1.raucb" >/dev/null 2>&1 ||
     fail "rauc resign (the foreign-signed bundle) failed"
+# Damaged in its signature (the CMS at the end: `rauc info` refuses it) and in its payload
+# (verity bundles: found by dm-verity while installing, which then fails).
+size=$(stat -c %s "$out/3plugpos-1.0.1.raucb")
+cp "$out/3plugpos-1.0.1.raucb" "$run/damaged-1.0.1.raucb"
+printf '\xff\xff\xff\xff' | dd of="$run/damaged-1.0.1.raucb" bs=1 seek=$((size - 300)) conv=notrunc status=none
 cp "$out/3plugpos-1.0.1.raucb" "$run/corrupt-1.0.1.raucb"
 printf '\xff\xff\xff\xff' | dd of="$run/corrupt-1.0.1.raucb" bs=1 seek=$((20 * 1024 * 1024)) conv=notrunc status=none
 
@@ -111,7 +116,7 @@ stick="$run/stick.img"
 truncate -s 1G "$stick"
 mkfs.vfat -F 32 -n POSUPDATE "$stick" >/dev/null
 for f in "$out/3plugpos-1.0.0.raucb" "$out/3plugpos-1.0.1.raucb" "$out/3plugpos-1.0.2.raucb" \
-        "$run/foreign-1.0.1.raucb" "$run/corrupt-1.0.1.raucb"; do
+        "$run/foreign-1.0.1.raucb" "$run/damaged-1.0.1.raucb" "$run/corrupt-1.0.1.raucb"; do
     mcopy -i "$stick" "$f" ::/
 done
 
@@ -224,7 +229,7 @@ log "checked: read-only squashfs root, LUKS2 data, default-deny firewall with 74
 
 # --- 2. refused bundles ---------------------------------------------------------------------
 stickdir=$(vm 'ls -d /media/usb-*' | head -1)
-for bad in foreign-1.0.1 corrupt-1.0.1 3plugpos-1.0.0; do
+for bad in foreign-1.0.1 damaged-1.0.1 3plugpos-1.0.0; do
     if vm "pos update verify $stickdir/$bad.raucb" > "$run/verify-$bad.txt" 2>&1; then
         fail "pos update verify accepted $bad"
     fi
@@ -234,6 +239,11 @@ if vm "rauc install $stickdir/3plugpos-1.0.0.raucb" > "$run/rauc-downgrade.txt" 
     fail "a plain rauc install of an older bundle was not refused by the pre-install handler"
 fi
 log "refused: plain rauc install of 1.0.0 (pre-install handler)"
+if vm "pos update apply --yes $stickdir/corrupt-1.0.1.raucb" > "$run/apply-corrupt.txt" 2>&1; then
+    fail "a bundle with a corrupted payload was installed"
+fi
+grubenv_get | grep -q '^ORDER=A B$' || fail "a failed install changed the boot order"
+log "refused while installing: corrupted payload ($(grep -m1 -i error "$run/apply-corrupt.txt" | cut -c1-100))"
 
 # --- 3. power cut during an update: the old system still boots ------------------------------
 vm "nohup pos update apply --yes $stickdir/3plugpos-1.0.1.raucb > /tmp/apply.log 2>&1 &"

@@ -76,7 +76,8 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// First boot of an appliance: choose its role (terminal or hub), enroll, then login.
     Setup(cmd::setup::SetupArgs),
-    /// System updates (signed A/B bundles through RAUC): verify, apply, status, mark-good.
+    /// System updates (signed A/B bundles through RAUC): verify, apply, status, health (the trial
+    /// boot's check), pre-install-check (RAUC's handler).
     #[command(subcommand)]
     Update(cmd::update::UpdateCommand),
     /// Appliance images: flash an image onto a disk or USB stick, service mode.
