@@ -5,7 +5,7 @@
 #        --signing-key KEY.pem --signing-cert CERT.pem --keyring CA.pem
 #
 # Produces in --out:
-#   3plugpos-VERSION.img        the disk image to flash (`pos image flash`): GPT with
+#   3plugpos-VERSION.img[.zst]  the disk image to flash (`pos image flash`): GPT with
 #                               ESP (GRUB, boot counters), rootfs-a, rootfs-b, pos-data
 #   3plugpos-VERSION.raucb      the signed RAUC update bundle of the same system
 #   rootfs-VERSION.img          the slot image (squashfs) inside both
@@ -200,6 +200,8 @@ size=${DATA_MB}MiB, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="pos-data"
 EOF
 dd if="$esp" of="$img" bs=1M seek=1 conv=notrunc,sparse status=none
 dd if="$slot" of="$img" bs=1M seek=$((1 + ESP_MB)) conv=notrunc,sparse status=none
+# What is handed out: `pos image flash` writes the .zst without unpacking it first.
+zstd -q -T0 -6 -f "$img" -o "$img.zst"
 
 # --- 6. The signed update bundle ------------------------------------------------------------
 log "RAUC bundle"
@@ -228,6 +230,7 @@ version=$version
 build_seconds=$((t1 - t0))
 image_bytes=$(stat -c %s "$img")
 image_allocated_bytes=$(($(stat -c %b "$img") * 512))
+image_zst_bytes=$(stat -c %s "$img.zst")
 slot_image_bytes=$slot_bytes
 bundle_bytes=$(stat -c %s "$out/3plugpos-$version.raucb")
 EOF

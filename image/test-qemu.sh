@@ -108,10 +108,8 @@ set_grubenv() {
     grub-editenv "$run/grubenv" set "$@"
     mcopy -o -i "$disk@@1M" "$run/grubenv" ::/EFI/BOOT/grubenv
 }
-grubenv_get() {
-    mcopy -o -i "$disk@@1M" ::/EFI/BOOT/grubenv "$run/grubenv"
-    grub-editenv "$run/grubenv" list
-}
+# The boot counters as the running box sees them.
+grubenv_get() { vm 'grub-editenv /boot/efi/EFI/BOOT/grubenv list'; }
 stick="$run/stick.img"
 truncate -s 1G "$stick"
 mkfs.vfat -F 32 -n POSUPDATE "$stick" >/dev/null
@@ -300,7 +298,7 @@ slot_bytes=$(stat -c %s "$out/rootfs-1.0.0.img")
 bundle_bytes=$(stat -c %s "$out/3plugpos-1.0.1.raucb")
 cat <<EOF | tee "$out/figures.txt"
 image test passed ($accel), $(date -u +%FT%TZ)
-image size                 $((img_bytes >> 20)) MiB (allocated $((img_alloc >> 20)) MiB; system slot $((slot_bytes >> 20)) MiB)
+image size                 $((img_bytes >> 20)) MiB raw, $(( $(stat -c %s "$out/3plugpos-1.0.0.img.zst") >> 20 )) MiB as .img.zst (allocated $((img_alloc >> 20)) MiB; system slot $((slot_bytes >> 20)) MiB)
 update bundle size         $((bundle_bytes >> 20)) MiB
 image build time           ${build_s} s (first image; base tree $( [ -n "$(ls "$out"/cache/base-*.tar 2>/dev/null)" ] && echo cached or built ))
 boot to "pos ready"        ${first_s} s (first boot, incl. making the encrypted data partition)

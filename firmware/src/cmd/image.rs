@@ -35,9 +35,9 @@ new line, usually with TRAN `usb`. Give the whole disk (/dev/sdb), never a parti
 
 Examples:
   lsblk -d -o NAME,SIZE,MODEL,TRAN                         # which disk is the stick?
-  sudo pos image flash pos-terminal-1.4.img.zst /dev/sdb
-  sudo pos image flash pos-hub-1.4.img /dev/disk/by-id/usb-SanDisk_Cruzer_Blade_4C53-0:0
-  sudo pos image flash pos-terminal-1.4.img.zst /dev/sdb --yes   # a script: no question
+  sudo pos image flash 3plugpos-1.4.0.img.zst /dev/sdb
+  sudo pos image flash 3plugpos-1.4.0.img /dev/disk/by-id/usb-SanDisk_Cruzer_Blade_4C53-0:0
+  sudo pos image flash 3plugpos-1.4.0.img.zst /dev/sdb --yes   # a script: no question
 
 Exit codes: 0 written and verified · 1 the stick read back different (faulty or fake: use
 another) · 2 refused or failed (the message says why and what to do).";
