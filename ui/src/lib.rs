@@ -6,6 +6,7 @@ pub mod backend;
 pub mod headless;
 pub mod hub;
 pub mod locale;
+pub mod setup;
 mod terminal;
 
 pub use terminal::{Screen, Terminal};
@@ -34,6 +35,8 @@ pub use generated::{
 pub use generated::{
     ParkedPage, ParkedRow, RefundLineRow, RefundPage, ShiftFigures, ShiftPage, TaxRow, TenderRow,
 };
+// The appliance's first-boot screen (`pos setup`).
+pub use generated::{SetupPage, SetupTr, SetupWindow};
 
 /// The landscape resolution the screens are laid out for.
 pub const WIDTH: u32 = 1280;

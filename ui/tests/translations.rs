@@ -60,7 +60,7 @@ fn slint_sentences() -> Vec<(String, Sentence)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
     let mut all = Vec::new();
     // The terminal's screens and, under hub/, the hub's manager display.
-    for dir in [root.clone(), root.join("hub")] {
+    for dir in [root.clone(), root.join("hub"), root.join("setup")] {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "slint") {

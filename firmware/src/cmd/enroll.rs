@@ -76,23 +76,14 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let (_, key) = DataDirLock::shared(&ctx.data_dir)
-        .and_then(|lock| lock.load_identity())
-        .context("cannot load this terminal's signing key")?;
-    let request = EnrollRequest {
-        hub_addr: args.hub.clone(),
+    let enrollment = enroll_open(
+        &mut store,
+        &ctx.data_dir,
+        &args.hub,
         code,
-        device: identity.id,
-        name: identity.name.clone(),
-        audit_key: Arc::new(key),
-        timeout: Duration::from_secs(args.timeout_s.max(1)),
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let enrollment = runtime.block_on(enroll(&request)).map_err(explain)?;
-    keep(&mut store, &tls_dir, &enrollment)?;
+        Duration::from_secs(args.timeout_s),
+    )?
+    .map_err(explain)?;
     let hub = &enrollment.hub;
     println!("Enrolled with hub \"{}\" ({})", hub.name, hub.hub);
     println!("  address          {}", hub.address);
@@ -105,6 +96,41 @@ pub fn run(ctx: &Context, args: EnrollArgs) -> anyhow::Result<()> {
         ctx.data_dir.display()
     );
     Ok(())
+}
+
+/// Enroll the terminal whose store is open (`store`, of `data_dir`) with the hub at `hub_addr`
+/// and keep the result (TLS files in DATA_DIR/tls, the hub recorded in the log); `pos enroll`
+/// and `pos setup`. Local trouble (the key, the runtime, saving) is the outer error; the hub's
+/// refusal or silence is the inner one, so each caller can word it for its people.
+pub(crate) fn enroll_open(
+    store: &mut Store,
+    data_dir: &Path,
+    hub_addr: &str,
+    code: EnrollmentCode,
+    timeout: Duration,
+) -> anyhow::Result<Result<Enrollment, EnrollError>> {
+    let identity = store.identity().clone();
+    let (_, key) = DataDirLock::shared(data_dir)
+        .and_then(|lock| lock.load_identity())
+        .context("cannot load this terminal's signing key")?;
+    let request = EnrollRequest {
+        hub_addr: hub_addr.to_owned(),
+        code,
+        device: identity.id,
+        name: identity.name.clone(),
+        audit_key: Arc::new(key),
+        timeout: timeout.max(Duration::from_secs(1)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let enrollment = match runtime.block_on(enroll(&request)) {
+        Ok(e) => e,
+        Err(e) => return Ok(Err(e)),
+    };
+    keep(store, &pos_sync_net::tls_dir(data_dir), &enrollment)?;
+    Ok(Ok(enrollment))
 }
 
 /// Keep an enrollment: its TLS files in `tls_dir` and the hub recorded in the terminal's log
