@@ -442,7 +442,6 @@ fn provision(work: &Work, file: &Path) -> anyhow::Result<()> {
             file.display()
         )
     })?;
-    let dir = work.data_dir.display();
     match outcome {
         Outcome::Enrolled {
             name,
@@ -469,8 +468,9 @@ fn provision(work: &Work, file: &Path) -> anyhow::Result<()> {
             println!("First admin user: {admin}");
             println!("One-time password (shown once): {one_time}");
             println!(
-                "WARNING: write it down; it must be replaced before first use: pos user passwd \
-                 {admin} --data-dir {dir}"
+                "WARNING: write it down; it is shown only once. Log in as {admin} with it on the \
+                 hub display, which then asks for your own password (and sets up the \
+                 authenticator app the admin role needs)."
             );
         }
     }

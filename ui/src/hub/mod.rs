@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use pos_auth::{BuiltinRole, Locked, LoginRefusal, Principal, SessionPolicy, Sessions};
+use pos_auth::{
+    BuiltinRole, CredentialError, Locked, LoginRefusal, Principal, SessionPolicy, Sessions,
+};
 use pos_core::sale::{Currency, Money};
 use pos_store::reports::{Alert, AlertRules, BackupState, Dashboard, Period, Severity};
 use pos_store::{AccountError, AccountPolicy, DeviceSyncStatus, PeerStatus, Store, UserSummary};
@@ -25,7 +27,9 @@ use crate::{
     AlertRow, BackupRow, ChartBar, DeviceRow, HubChoice, HubPage, HubTr, HubWindow, KpiTile,
     ReportRow, TenderSlice, UserRow,
 };
+use first_login::{FirstLogin, NotReady, Step};
 
+mod first_login;
 pub mod layout;
 
 pub use layout::{DashboardLayout, Kpi, PeriodChoice, Widget};
@@ -237,6 +241,22 @@ fn refusal(e: &AccountError) -> Msg {
         AccountError::Login(LoginRefusal::Inactive) => Msg::new("err-inactive"),
         AccountError::Login(LoginRefusal::MustChangeSecret) => Msg::new("err-must-change"),
         AccountError::Denied(_) => Msg::new("err-permission"),
+        AccountError::Credential(e) => weak_secret(e),
+        other => Msg::with("err-other", other),
+    }
+}
+
+/// The store's password/PIN policy refusing a new secret, in the display's words.
+fn weak_secret(e: &CredentialError) -> Msg {
+    match e {
+        CredentialError::Empty => Msg::new("err-new-empty"),
+        CredentialError::PinFormat => Msg::new("err-pin-format"),
+        CredentialError::PinTooSimple => Msg::new("err-pin-simple"),
+        CredentialError::TooShort { min } => Msg::with("err-too-short", min),
+        CredentialError::TooLong { max } => Msg::with("err-too-long", max),
+        CredentialError::Common => Msg::new("err-common"),
+        CredentialError::ContainsName => Msg::new("err-contains-name"),
+        CredentialError::Reused => Msg::new("err-reused"),
         other => Msg::with("err-other", other),
     }
 }
@@ -271,6 +291,9 @@ struct State {
     login_secret: String,
     login_totp: String,
     login_field: u8,
+    /// A login refused with "must change": the new secret being chosen (the lock screen shows
+    /// the change form instead of the login form while this is set).
+    first: Option<FirstLogin>,
     shift: bool,
     actor: Option<(Principal, String)>,
     sessions: Sessions,
@@ -381,6 +404,9 @@ impl State {
     }
 
     fn field(&mut self) -> &mut String {
+        if let Some(f) = &mut self.first {
+            return f.typing();
+        }
         match self.login_field {
             0 => &mut self.login_name,
             1 => &mut self.login_secret,
@@ -397,8 +423,11 @@ impl State {
                 '\u{8}' | '\u{7f}' => {
                     self.field().pop();
                 }
-                '\t' => self.login_field = (self.login_field + 1) % 3,
-                '\r' | '\n' => return self.login(),
+                '\t' => match &mut self.first {
+                    Some(f) => f.next_field(),
+                    None => self.login_field = (self.login_field + 1) % 3,
+                },
+                '\r' | '\n' => return self.submit(),
                 c if !c.is_control() => {
                     let field = self.field();
                     if field.chars().count() < FIELD_MAX {
@@ -407,6 +436,146 @@ impl State {
                 }
                 _ => {}
             }
+        }
+    }
+
+    /// A tap on a field of the lock screen (login or change form).
+    fn focus(&mut self, field: usize) {
+        match &mut self.first {
+            Some(f) => f.focus(field),
+            None => self.login_field = (field % 3) as u8,
+        }
+    }
+
+    /// "Log in", "Save" or "Confirm": whichever form the lock screen shows.
+    fn submit(&mut self) {
+        match self.first.as_ref().map(FirstLogin::step) {
+            None => self.login(),
+            Some(Step::Choose) => self.choose(),
+            Some(Step::Enroll { .. } | Step::Code) => self.confirm(),
+        }
+    }
+
+    /// Back from the change form to the login form, forgetting what was typed. Not offered
+    /// once a second factor was enrolled: its secret would never be shown again.
+    fn cancel_first(&mut self) {
+        if matches!(
+            self.first.as_ref().map(FirstLogin::step),
+            Some(Step::Choose)
+        ) {
+            self.first = None;
+            self.login_field = 1;
+            self.notice = None;
+        }
+    }
+
+    /// The new secret typed twice goes to the store, which applies the policy and may enroll
+    /// the second factor the role needs.
+    fn choose(&mut self) {
+        let Some(mut first) = self.first.take() else {
+            return;
+        };
+        match first.check() {
+            Err(NotReady::Empty) => {
+                self.notice = Some((Msg::new("err-new-empty"), true));
+                self.first = Some(first);
+                return;
+            }
+            Err(NotReady::Mismatch) => {
+                first.retype();
+                self.notice = Some((Msg::new("err-mismatch"), true));
+                self.first = Some(first);
+                return;
+            }
+            Ok(()) => {}
+        }
+        let policy = self.options.account_policy.clone();
+        let done = with(&*self.access, |s| {
+            s.change_secret(
+                first.name(),
+                first.current(),
+                first.new_secret(),
+                None,
+                &policy,
+            )
+        });
+        match done {
+            None => {
+                self.notice = Some((Msg::new("hub-stopped"), true));
+                self.first = Some(first);
+            }
+            Some(Err(AccountError::Credential(e))) => {
+                first.retype();
+                self.notice = Some((weak_secret(&e), true));
+                self.first = Some(first);
+            }
+            // Locked meanwhile, deactivated, or the one-time secret was reset again: the
+            // login form says why.
+            Some(Err(e)) => {
+                self.login_field = 1;
+                self.notice = Some((refusal(&e), true));
+            }
+            Some(Ok(Some(totp))) => {
+                first.changed(Some(&totp));
+                self.notice = Some((Msg::new("secret-changed-totp"), false));
+                self.first = Some(first);
+            }
+            Some(Ok(None)) => {
+                first.changed(None);
+                self.first = Some(first);
+                self.finish_first();
+            }
+        }
+    }
+
+    /// The code from the app: confirms a new second factor (or proves one enrolled before) by
+    /// logging in with the new secret and it.
+    fn confirm(&mut self) {
+        if self.first.as_ref().is_some_and(|f| f.code().is_empty()) {
+            self.notice = Some((Msg::new("err-mfa"), true));
+            return;
+        }
+        self.finish_first();
+    }
+
+    /// Log in with the new secret (and the code typed, if any), as a normal login does.
+    fn finish_first(&mut self) {
+        let Some(mut first) = self.first.take() else {
+            return;
+        };
+        let code = first.code();
+        let code = Some(code.as_str()).filter(|c| !c.is_empty());
+        let policy = self.options.account_policy.clone();
+        let done = with(&*self.access, |s| {
+            s.authenticate(first.name(), first.current(), code, &policy)
+        });
+        match done {
+            None => {
+                self.notice = Some((Msg::new("hub-stopped"), true));
+                self.first = Some(first);
+            }
+            Some(Err(AccountError::Login(LoginRefusal::MfaRequired))) => {
+                first.needs_code();
+                self.notice = Some((Msg::new("err-mfa"), true));
+                self.first = Some(first);
+            }
+            Some(Err(AccountError::Login(LoginRefusal::WrongMfaCode))) => {
+                first.wrong_code();
+                self.notice = Some((Msg::new("err-wrong-code"), true));
+                self.first = Some(first);
+            }
+            Some(Err(e)) => {
+                self.login_name = first.name().to_owned();
+                self.login_field = 1;
+                self.notice = Some((refusal(&e), true));
+            }
+            // Cashiers change a hub-owned PIN here too (a till cannot), then use it at a till.
+            Some(Ok(p)) if !may_look(&p) => {
+                self.login_name.clear();
+                self.login_field = 0;
+                self.notice = Some((Msg::new("secret-changed-till"), false));
+            }
+            Some(Ok(p)) => self.admit(p, first.name().to_owned()),
         }
     }
 
@@ -421,6 +590,11 @@ impl State {
         });
         match done {
             None => self.notice = Some((Msg::new("hub-stopped"), true)),
+            // The secret was right but is a one-time one: choose one's own now.
+            Some(Err(AccountError::Login(LoginRefusal::MustChangeSecret))) => {
+                self.first = Some(FirstLogin::new(&name, secret));
+                self.notice = Some((Msg::new("err-must-change"), false));
+            }
             Some(Err(e)) => {
                 self.login_field = 1;
                 self.notice = Some((refusal(&e), true));
@@ -429,19 +603,23 @@ impl State {
                 self.login_field = 0;
                 self.notice = Some((Msg::new("err-not-allowed"), true));
             }
-            Some(Ok(p)) => {
-                let now = self.now();
-                self.session = Some(self.sessions.open(p.user, now));
-                self.actor = Some((p, name.clone()));
-                self.login_name.clear();
-                self.login_field = 0;
-                self.shift = false;
-                self.screen = HubScreen::Dashboard;
-                self.period = self.layout.period;
-                self.notice = Some((Msg::with("welcome", name), false));
-                self.refresh();
-            }
+            Some(Ok(p)) => self.admit(p, name),
         }
+    }
+
+    /// `p` logged in as `name` and may look: the dashboard.
+    fn admit(&mut self, p: Principal, name: String) {
+        let now = self.now();
+        self.session = Some(self.sessions.open(p.user, now));
+        self.actor = Some((p, name.clone()));
+        self.login_name.clear();
+        self.login_field = 0;
+        self.first = None;
+        self.shift = false;
+        self.screen = HubScreen::Dashboard;
+        self.period = self.layout.period;
+        self.notice = Some((Msg::with("welcome", name), false));
+        self.refresh();
     }
 
     fn lock(&mut self) {
@@ -455,6 +633,7 @@ impl State {
         self.notice = None;
         self.login_secret.clear();
         self.login_totp.clear();
+        self.first = None;
     }
 
     /// Lock when the session went idle; true if it did.
@@ -788,6 +967,7 @@ impl Hub {
             login_secret: String::new(),
             login_totp: String::new(),
             login_field: 0,
+            first: None,
             shift: false,
             actor: None,
             session: None,
@@ -871,9 +1051,10 @@ impl Hub {
         let p = w.global::<HubPage<'_>>();
         w.on_key_text(self.on_text(State::key));
         p.on_login_key(self.on_text(State::key));
-        p.on_login_field_tapped(self.on_index(|s, i| s.login_field = (i % 3) as u8));
+        p.on_login_field_tapped(self.on_index(State::focus));
         p.on_login_shift(self.on(|s| s.shift = !s.shift));
-        p.on_login_submit(self.on(State::login));
+        p.on_login_submit(self.on(State::submit));
+        p.on_login_cancel(self.on(State::cancel_first));
         p.on_open(self.on_text(State::open));
         p.on_lock(self.on(State::lock));
         p.on_dismiss_error(self.on(|s| s.notice = None));
@@ -968,6 +1149,7 @@ impl Hub {
             s.login_name = name.to_owned();
             s.login_secret = secret.to_owned();
             s.login_totp = totp.unwrap_or_default().to_owned();
+            s.first = None;
             s.login();
             show(&s, &self.window);
         }
@@ -1058,7 +1240,31 @@ fn show(s: &State, w: &HubWindow) {
     p.set_login_name(s.login_name.as_str().into());
     p.set_login_secret_mask("●".repeat(s.login_secret.chars().count()).into());
     p.set_login_totp(s.login_totp.as_str().into());
-    p.set_login_field(i32::from(s.login_field));
+    let mask = |t: &str| SharedString::from("●".repeat(t.chars().count()));
+    match &s.first {
+        None => {
+            p.set_login_step("login".into());
+            p.set_new_secret_mask("".into());
+            p.set_repeat_mask("".into());
+            p.set_totp_secret("".into());
+            p.set_totp_label("".into());
+            p.set_first_name("".into());
+        }
+        Some(f) => {
+            p.set_login_step(f.step().name().into());
+            p.set_new_secret_mask(mask(f.new_secret()));
+            p.set_repeat_mask(mask(f.repeat()));
+            p.set_login_totp(f.code_text().into());
+            p.set_totp_secret(f.secret_text().into());
+            p.set_totp_label(f.label().into());
+            p.set_first_name(f.name().into());
+        }
+    }
+    p.set_login_field(
+        s.first
+            .as_ref()
+            .map_or(i32::from(s.login_field), |f| i32::from(f.field())),
+    );
     p.set_shift(s.shift);
     if s.actor.is_none() {
         return;
@@ -1460,6 +1666,18 @@ pub(crate) const KEYS: &[&str] = &[
     "err-mfa",
     "err-inactive",
     "err-must-change",
+    "err-new-empty",
+    "err-mismatch",
+    "err-pin-format",
+    "err-pin-simple",
+    "err-too-short",
+    "err-too-long",
+    "err-common",
+    "err-contains-name",
+    "err-reused",
+    "err-wrong-code",
+    "secret-changed-totp",
+    "secret-changed-till",
     "err-not-allowed",
     "err-permission",
     "err-other",

@@ -5,8 +5,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use pos_auth::LoginRefusal;
 use pos_core::sale::{Balance, Discount, LineNo, Money, Receipt, RefundRequest, Tender};
 use pos_engine::{Credentials, Engine, EngineError, PrintProgress, Till};
+use pos_store::AccountError;
 use slint::{ComponentHandle, ModelRc, PlatformError, SharedString, VecModel};
 
 use crate::locale::{Locale, LocaleError};
@@ -298,7 +300,26 @@ impl State {
                     _ => Msg::new("no-shift"),
                 };
             }
+            Err(EngineError::Account(AccountError::Login(LoginRefusal::MustChangeSecret)))
+                if self.hub_owns_users() =>
+            {
+                self.error = Some(Msg::new("err-must-change-hub"));
+            }
             Err(e) => self.fail(e),
+        }
+    }
+
+    /// Whether this till is enrolled with a hub, which then owns the user accounts: the hub
+    /// applies only its own records of the `user` module (conflict policy, hub-authoritative),
+    /// so a secret changed here would hold on this till alone while the hub and every other
+    /// till kept the one-time one. The change is made on the hub display instead.
+    fn hub_owns_users(&self) -> bool {
+        match self.engine().store().hub_device() {
+            Ok(hub) => hub.is_some(),
+            Err(e) => {
+                tracing::warn!("cannot read the device registry: {e}");
+                false
+            }
         }
     }
 

@@ -143,6 +143,7 @@ pub(crate) const KEYS: &[&str] = &[
     "err-locked",
     "err-inactive",
     "err-must-change",
+    "err-must-change-hub",
     "err-mfa",
     "err-permission",
     "err-self-approval",
