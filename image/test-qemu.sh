@@ -5,7 +5,7 @@
 # trial boot and must roll back by itself; on the way: corrupt, unsigned-by-us and downgrade
 # bundles are refused, and a power cut in the middle of an update leaves the old system booting.
 #
-#   sudo image/test-qemu.sh [--accel kvm|tcg] [--out DIR] [--pos-bin PATH] [--keep]
+#   sudo image/test-qemu.sh [--accel kvm|tcg] [--out DIR] [--pos-bin PATH] [--keep] [--fast]
 #
 # --accel: kvm when /dev/kvm works (default), tcg = software emulation (slower, same steps).
 # Prints each step with its time and, at the end, the figures (image size, build time, boot
@@ -15,13 +15,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
-accel=auto out="$repo/image/out" pos_bin= keep=0
+accel=auto out="$repo/image/out" pos_bin= keep=0 fast=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --accel) accel=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --pos-bin) pos_bin=$2; shift 2 ;;
         --keep) keep=1; shift ;;
+        # Development: faster, larger slot images (the figures are then not the release's).
+        --fast) fast=(--fast); shift ;;
         -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -34,7 +36,18 @@ rm -rf "$run"
 mkdir -p "$run"
 T0=$(date +%s)
 log() { printf '[%4ds] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
-fail() { log "FAIL: $*"; [ -f "$run/serial.log" ] && { echo "--- serial (last 60 lines)"; tail -60 "$run/serial.log"; }; exit 1; }
+trap 'echo "FAIL: command failed at line $LINENO: $BASH_COMMAND" >&2' ERR
+# To stderr: fail is also called inside $(...).
+fail() {
+    {
+        log "FAIL: $*"
+        if [ -f "$run/serial.log" ]; then
+            echo "--- serial console (last 60 lines)"
+            tail -60 "$run/serial.log" | tr -d '\000'
+        fi
+    } >&2
+    exit 1
+}
 
 if [ "$accel" = auto ]; then
     # KVM works when the UEFI firmware runs on it for a few seconds without an internal error
@@ -71,7 +84,7 @@ if [ ! -f "$keys/update.key.pem" ]; then
 fi
 signing=(--signing-key "$keys/update.key.pem" --signing-cert "$keys/update.cert.pem"
     --keyring "$keys/update.cert.pem" --technician-key "$keys/technician.pub"
-    --pos-bin "$pos_bin" --out "$out" --cache "$out/cache")
+    --pos-bin "$pos_bin" --out "$out" --cache "$out/cache" "${fast[@]}")
 
 # --- build: the image (1.0.0), a good update (1.0.1), a bad one (1.0.2) ----------------------
 tb=$(date +%s)
@@ -81,7 +94,7 @@ build_s=$(( $(date +%s) - tb ))
 "$here/build.sh" --version 1.0.2 --broken-health "${signing[@]}"
 # The same 1.0.1 system signed by a CA the box does not trust, and a damaged copy.
 rauc resign --cert="$keys/other.cert.pem" --key="$keys/other.key.pem" \
-    --keyring="$keys/update.cert.pem" --no-verify \
+    --keyring="$keys/update.cert.pem" --signing-keyring="$keys/other.cert.pem" \
     "$out/3plugpos-1.0.1.raucb" "$run/foreign-1.0.1.raucb" >/dev/null 2>&1 ||
     fail "rauc resign (the foreign-signed bundle) failed"
 # Damaged in its signature (the CMS at the end: `rauc info` refuses it) and in its payload
@@ -94,8 +107,14 @@ printf '\xff\xff\xff\xff' | dd of="$run/corrupt-1.0.1.raucb" bs=1 seek=$((20 * 1
 
 # --- the disk and a USB stick with the bundles ----------------------------------------------
 disk="$run/disk.raw"
-cp --sparse=always "$out/3plugpos-1.0.0.img" "$disk"
 truncate -s 4G "$disk"
+# The box's disk is flashed the way a technician does it: `pos image flash` of the .img.zst onto
+# a block device (a loop device over the disk file), written and read back.
+loopdev=$(losetup --find --show "$disk")
+"$pos_bin" image flash --yes "$out/3plugpos-1.0.0.img.zst" "$loopdev" > "$run/flash.txt" 2>&1 ||
+    { losetup -d "$loopdev"; cat "$run/flash.txt"; fail "pos image flash failed"; }
+losetup -d "$loopdev"
+log "flashed with pos image flash: $(grep -m1 Done "$run/flash.txt")"
 # Provision the box as a hub without the screen, and service mode (SSH) for this test.
 cat > "$run/provision.toml" <<EOF
 role = "hub"
@@ -111,7 +130,7 @@ set_grubenv() {
 # The boot counters as the running box sees them.
 grubenv_get() { vm 'grub-editenv /boot/efi/EFI/BOOT/grubenv list'; }
 stick="$run/stick.img"
-truncate -s 1G "$stick"
+truncate -s 2G "$stick"
 mkfs.vfat -F 32 -n POSUPDATE "$stick" >/dev/null
 for f in "$out/3plugpos-1.0.0.raucb" "$out/3plugpos-1.0.1.raucb" "$out/3plugpos-1.0.2.raucb" \
         "$run/foreign-1.0.1.raucb" "$run/damaged-1.0.1.raucb" "$run/corrupt-1.0.1.raucb"; do
@@ -156,8 +175,11 @@ trap 'stop_vm' EXIT
 wait_serial() {
     local pattern=$1 t=$2 i=0
     while ! grep -q -a -- "$pattern" "$run/serial.log"; do
+        if ! kill -0 "$qemu_pid" 2>/dev/null; then
+            grep -q -a -- "$pattern" "$run/serial.log" && break
+            fail "the VM stopped before \"$pattern\""
+        fi
         sleep 0.2; i=$((i + 1))
-        kill -0 "$qemu_pid" 2>/dev/null || fail "the VM stopped before \"$pattern\""
         [ "$i" -lt $((t * 5)) ] || fail "no \"$pattern\" on the serial console within $t s"
     done
     echo "$(date +%s.%N) - $boot_t0" | bc
