@@ -236,14 +236,14 @@ grep -a -q "pos ready (slot A, version 1.0.0)" "$run/serial.log" || fail "wrong 
 log "first boot to \"pos ready\": ${first_s} s (slot A, 1.0.0)"
 wait_ssh
 vm 'pos setup is-role hub --data-dir /var/lib/pos' || fail "the box is not a hub after provisioning"
-vm 'findmnt -no FSTYPE,OPTIONS /' | grep -q '^squashfs ro' || fail "the root is not a read-only squashfs"
-vm 'cryptsetup status posdata' | grep -q 'type:    LUKS2' || fail "the data partition is not LUKS2"
-vm 'findmnt -no SOURCE /var/lib/pos' | grep -q posdata || fail "/var/lib/pos is not on the data partition"
-vm 'nft list chain inet pos input' | grep -q 'policy drop' || fail "the firewall does not drop by default"
-vm 'nft list set inet pos pos_tcp' | grep -q 7443 || fail "the hub's sync port is not open"
+vm 'findmnt -no FSTYPE,OPTIONS /' | grep '^squashfs ro' >/dev/null || fail "the root is not a read-only squashfs"
+vm 'cryptsetup status posdata' | grep 'type:    LUKS2' >/dev/null || fail "the data partition is not LUKS2"
+vm 'findmnt -no SOURCE /var/lib/pos' | grep posdata >/dev/null || fail "/var/lib/pos is not on the data partition"
+vm 'nft list chain inet pos input' | grep 'policy drop' >/dev/null || fail "the firewall does not drop by default"
+vm 'nft list set inet pos pos_tcp' | grep 7443 >/dev/null || fail "the hub's sync port is not open"
 vm 'systemctl show -p User,NoNewPrivileges,ProtectSystem pos-hub.service' | tr '\n' ' ' |
-    grep -q 'User=pos NoNewPrivileges=yes ProtectSystem=strict' || fail "pos-hub is not sandboxed"
-vm 'ls /media' | grep -q usb- || fail "the USB stick was not mounted under /media"
+    grep 'User=pos NoNewPrivileges=yes ProtectSystem=strict' >/dev/null || fail "pos-hub is not sandboxed"
+vm 'ls /media' | grep usb- >/dev/null || fail "the USB stick was not mounted under /media"
 screenshot "$out/screen-first-boot.png"
 log "checked: read-only squashfs root, LUKS2 data, default-deny firewall with 7443, sandbox, USB stick"
 
@@ -262,7 +262,7 @@ log "refused: plain rauc install of 1.0.0 (pre-install handler)"
 if vm "pos update apply --yes $stickdir/corrupt-1.0.1.raucb" > "$run/apply-corrupt.txt" 2>&1; then
     fail "a bundle with a corrupted payload was installed"
 fi
-grubenv_get | grep -q '^ORDER=A B$' || fail "a failed install changed the boot order"
+grubenv_get | grep '^ORDER=A B$' >/dev/null || fail "a failed install changed the boot order"
 log "refused while installing: corrupted payload ($(grep -m1 -i error "$run/apply-corrupt.txt" | cut -c1-100))"
 
 # --- 3. power cut during an update: the old system still boots ------------------------------
@@ -289,7 +289,7 @@ set_grubenv pos_service_mode=1
 boot
 wait_serial "pos ready" "$boot_limit" >/dev/null
 grep -a -q "pos ready (slot B, version 1.0.1)" "$run/serial.log" || fail "the update did not start 1.0.1 from slot B"
-grubenv_get | grep -q '^B_TRY=0' || fail "slot B was not marked good"
+grubenv_get | grep '^B_TRY=0' >/dev/null || fail "slot B was not marked good"
 log "trial boot of 1.0.1 in slot B healthy, marked good"
 wait_ssh
 
