@@ -3,4 +3,4 @@
 set -e
 DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     mmdebstrap squashfs-tools dosfstools mtools fdisk grub-efi-amd64-bin grub-common \
-    rauc zstd openssl openssh-client qemu-system-x86 ovmf bc ca-certificates
+    rauc zstd openssl openssh-client qemu-system-x86 ovmf swtpm swtpm-tools bc ca-certificates

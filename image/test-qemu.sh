@@ -139,10 +139,23 @@ done
 
 # --- QEMU ----------------------------------------------------------------------------------
 cp /usr/share/OVMF/OVMF_VARS_4M.fd "$run/vars.fd"
+# A TPM 2.0 (swtpm; its state survives the VM's restarts like a chip on the mainboard): the
+# data partition's key is bound to it, so every boot unlocks through the TPM.
+mkdir -p "$run/tpm"
+swtpm_pid=
+start_tpm() {
+    swtpm socket --tpm2 --tpmstate dir="$run/tpm" --ctrl type=unixio,path="$run/tpm.sock" \
+        --flags startup-clear >"$run/swtpm.log" 2>&1 &
+    swtpm_pid=$!
+    for _ in $(seq 50); do [ -S "$run/tpm.sock" ] && return 0; sleep 0.1; done
+    fail "swtpm did not start"
+}
 ssh_port=$((20000 + RANDOM % 20000))
 qemu_pid=
 boot() {
     : > "$run/serial.log"
+    rm -f "$run/tpm.sock"
+    start_tpm
     qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max -smp 2 -m 2048 \
         -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd \
         -drive if=pflash,format=raw,unit=1,file="$run/vars.fd" \
@@ -151,6 +164,8 @@ boot() {
         -device usb-storage,drive=stick \
         -netdev user,id=net0,hostfwd=tcp:127.0.0.1:$ssh_port-:22 \
         -device virtio-net-pci,netdev=net0 \
+        -chardev socket,id=chrtpm,path="$run/tpm.sock" -tpmdev emulator,id=tpm0,chardev=chrtpm \
+        -device tpm-tis,tpmdev=tpm0 \
         -vga std -display none -monitor unix:"$run/monitor.sock",server,nowait \
         -serial file:"$run/serial.log" -no-reboot &
     qemu_pid=$!
@@ -166,10 +181,14 @@ wait_exit() {
     done
     wait "$qemu_pid" 2>/dev/null || true
     qemu_pid=
+    [ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null && wait "$swtpm_pid" 2>/dev/null || true
+    swtpm_pid=
 }
 stop_vm() {
     [ -n "$qemu_pid" ] && kill -9 "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null || true
     qemu_pid=
+    [ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null && wait "$swtpm_pid" 2>/dev/null || true
+    swtpm_pid=
 }
 trap 'stop_vm' EXIT
 wait_serial() {
@@ -238,11 +257,16 @@ wait_ssh
 vm 'pos setup is-role hub --data-dir /var/lib/pos' || fail "the box is not a hub after provisioning"
 vm 'findmnt -no FSTYPE,OPTIONS /' | grep '^squashfs ro' >/dev/null || fail "the root is not a read-only squashfs"
 vm 'cryptsetup status posdata' | grep 'type:    LUKS2' >/dev/null || fail "the data partition is not LUKS2"
+vm 'cryptsetup luksDump /dev/disk/by-partlabel/pos-data' | grep systemd-tpm2 >/dev/null ||
+    fail "the data partition's key is not bound to the TPM"
+vm 'ls /boot/efi/pos' | grep data.key >/dev/null && fail "a TPM box keeps the data key on the ESP"
 vm 'findmnt -no SOURCE /var/lib/pos' | grep posdata >/dev/null || fail "/var/lib/pos is not on the data partition"
 vm 'nft list chain inet pos input' | grep 'policy drop' >/dev/null || fail "the firewall does not drop by default"
 vm 'nft list set inet pos pos_tcp' | grep 7443 >/dev/null || fail "the hub's sync port is not open"
-vm 'systemctl show -p User,NoNewPrivileges,ProtectSystem pos-hub.service' | tr '\n' ' ' |
-    grep 'User=pos NoNewPrivileges=yes ProtectSystem=strict' >/dev/null || fail "pos-hub is not sandboxed"
+sandbox=$(vm 'systemctl show -p User,NoNewPrivileges,ProtectSystem,CapabilityBoundingSet,PrivateTmp pos-hub.service')
+for want in User=pos NoNewPrivileges=yes ProtectSystem=strict CapabilityBoundingSet= PrivateTmp=yes; do
+    grep -x "$want" <<<"$sandbox" >/dev/null || fail "pos-hub is not sandboxed: no $want in: $sandbox"
+done
 vm 'ls /media' | grep usb- >/dev/null || fail "the USB stick was not mounted under /media"
 screenshot "$out/screen-first-boot.png"
 log "checked: read-only squashfs root, LUKS2 data, default-deny firewall with 7443, sandbox, USB stick"
