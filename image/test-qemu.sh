@@ -290,10 +290,17 @@ grubenv_get | grep '^ORDER=A B$' >/dev/null || fail "a failed install changed th
 log "refused while installing: corrupted payload ($(grep -m1 -i error "$run/apply-corrupt.txt" | cut -c1-100))"
 
 # --- 3. power cut during an update: the old system still boots ------------------------------
+# The power goes while RAUC is writing the new system into slot B (seen in its progress).
 vm "nohup pos update apply --yes $stickdir/3plugpos-1.0.1.raucb > /tmp/apply.log 2>&1 &"
-sleep 4
+i=0
+until vm 'cat /tmp/apply.log' 2>/dev/null | grep -i 'copying image' >/dev/null; do
+    sleep 1; i=$((i + 1))
+    [ "$i" -lt 300 ] || fail "the update never started writing the slot: $(vm 'cat /tmp/apply.log')"
+done
+sleep 2
+progress=$(vm 'cat /tmp/apply.log' | grep -o '[0-9]*%' | tail -1)
 stop_vm
-log "power cut during the update of 1.0.0 -> 1.0.1"
+log "power cut while writing slot B (update 1.0.0 -> 1.0.1 at $progress)"
 set_grubenv pos_service_mode=1
 boot
 wait_serial "pos ready" "$boot_limit" >/dev/null
@@ -314,8 +321,31 @@ boot
 wait_serial "pos ready" "$boot_limit" >/dev/null
 grep -a -q "pos ready (slot B, version 1.0.1)" "$run/serial.log" || fail "the update did not start 1.0.1 from slot B"
 grubenv_get | grep '^B_TRY=0' >/dev/null || fail "slot B was not marked good"
-log "trial boot of 1.0.1 in slot B healthy, marked good"
+later_s=$(grep -a "pos ready" "$run/serial.log" | head -1 | sed 's/^\[ *\([0-9.]*\)\].*/\1/')
+log "trial boot of 1.0.1 in slot B healthy, marked good ($later_s s from kernel start to pos ready)"
 wait_ssh
+if vm "pos update verify $stickdir/3plugpos-1.0.0.raucb" > "$run/verify-downgrade.txt" 2>&1; then
+    fail "a downgrade to 1.0.0 was accepted"
+fi
+grep -i downgrade "$run/verify-downgrade.txt" >/dev/null || fail "the downgrade was not named: $(cat "$run/verify-downgrade.txt")"
+log "refused: downgrade 1.0.1 -> 1.0.0"
+
+# --- a full data partition: the hub keeps running, refuses writes with a clear error, the
+# --- system (journal, RAUC, the health check) goes on from the space reserved for root -------
+vm 'runuser -u pos -- fallocate -l $(df -B1 --output=avail /var/lib/pos | tail -1) /var/lib/pos/fill' || true
+vm 'runuser -u pos -- sh -c "head -c 1048576 /dev/zero > /var/lib/pos/more"' 2>/dev/null &&
+    fail "the data partition is not full for the pos user"
+vm 'systemctl restart pos-hub.service' && sleep 20
+hub_state=$(vm 'systemctl show -p ActiveState,NRestarts pos-hub.service')
+grep -x ActiveState=active <<<"$hub_state" >/dev/null && grep -x NRestarts=0 <<<"$hub_state" >/dev/null ||
+    fail "the hub did not keep running on a full data partition: $hub_state"
+vm 'journalctl -b -u pos-hub.service' | grep 'disk full' >/dev/null || fail "no clear 'disk full' in the hub's log"
+vm 'logger -p warning pos-test-full-disk && sleep 1 && journalctl -b' | grep pos-test-full-disk >/dev/null ||
+    fail "the journal stopped on a full data partition"
+vm 'runuser -u pos -- pos audit verify --data-dir /var/lib/pos' > "$run/verify-full.txt" 2>&1 ||
+    fail "the audit log does not verify on a full disk: $(cat "$run/verify-full.txt")"
+vm 'rm -f /var/lib/pos/fill /var/lib/pos/more'
+log "full data partition: hub running (\"disk full\" logged, nothing written), journal and audit verify fine"
 
 # --- 5. a bad update: its trial boot fails, the box rolls back by itself ---------------------
 vm "pos update apply --yes $stickdir/3plugpos-1.0.2.raucb" > "$run/apply-1.0.2.txt" 2>&1 ||
