@@ -442,10 +442,15 @@ async fn run_service(
         ctx.engine_config().barcodes,
     )?;
     let addr = hub.local_addr();
-    // Tests and scripts read the bound address (port 0) from this line.
-    println!("hub listening on {addr}");
+    // Watch SIGTERM and SIGINT before saying we listen: whoever reads that line (systemd, a
+    // test, a script) may stop us at once, and must get a clean shutdown, not the default
+    // action that kills the process.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot watch SIGTERM")?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot watch SIGINT")?;
+    // Tests and scripts read the bound address (port 0) from this line.
+    println!("hub listening on {addr}");
     let backups = start_backups(ctx, &hub);
     let mut alerts = OfflineAlerts::new(offline_limit);
     let alert_rules = ctx.config.alert_rules();
@@ -473,7 +478,7 @@ async fn run_service(
     let mut window_closed = false;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             _ = term.recv() => break,
             _ = &mut closed, if !window_closed => {
                 tracing::info!("the manager display was closed");
