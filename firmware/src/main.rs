@@ -5,6 +5,7 @@
 mod backup_jobs;
 mod cmd;
 mod context;
+mod prompt;
 mod secrets;
 mod timefmt;
 

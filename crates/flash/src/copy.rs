@@ -179,8 +179,8 @@ pub fn flash<T: Target + ?Sized>(
     let mut whole = blake3::Hasher::new();
     let mut offset = 0u64;
     loop {
-        let n =
-            read_full(image, &mut buf).map_err(|source| FlashError::Image { offset, source })?;
+        let n = read_full(|b| image.read(b), &mut buf)
+            .map_err(|source| FlashError::Image { offset, source })?;
         if n == 0 {
             break;
         }
@@ -204,7 +204,7 @@ pub fn flash<T: Target + ?Sized>(
     let mut offset = 0u64;
     for expected in &blocks {
         let want = usize::try_from((written - offset).min(BLOCK as u64)).unwrap_or(BLOCK);
-        let n = read_full_target(target, &mut buf[..want])
+        let n = read_full(|b| target.read(b), &mut buf[..want])
             .map_err(|e| classify(e, offset, "read back", target.present()))?;
         if n < want {
             return Err(FlashError::ShortReadBack {
@@ -245,24 +245,15 @@ fn classify(source: io::Error, offset: u64, doing: &'static str, present: bool) 
     }
 }
 
-/// Fill `buf` unless the reader ends first; returns how much was read.
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Fill `buf` from `read` (a `read(2)`-like call) unless it ends first; returns how much was
+/// read. Short reads are normal for pipes, zstd streams and block devices.
+pub(crate) fn read_full(
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-fn read_full_target<T: Target + ?Sized>(t: &mut T, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match t.read(&mut buf[n..]) {
+        match read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

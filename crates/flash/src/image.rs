@@ -64,7 +64,7 @@ pub fn inspect(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<Image,
     }
     let file_len = meta.len();
     let mut magic = [0u8; 4];
-    let got = read_up_to(&mut file, &mut magic).map_err(unreadable)?;
+    let got = crate::copy::read_full(|b| file.read(b), &mut magic).map_err(unreadable)?;
     let compressed = got == 4 && magic == ZSTD_MAGIC;
     let len = if compressed {
         let counted = Counted {
@@ -121,19 +121,6 @@ impl Image {
             Ok(Box::new(BufReader::new(file)))
         }
     }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// A reader that reports how much of the file was consumed.

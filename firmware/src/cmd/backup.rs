@@ -10,7 +10,7 @@
 //! file behind.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, BufReader, IsTerminal as _, Read, Write};
+use std::io::{BufReader, IsTerminal as _, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -1327,7 +1327,7 @@ fn restore(ctx: &Context, args: RestoreArgs) -> anyhow::Result<()> {
 
     // 3. Confirm.
     if !args.yes {
-        let typed = ask(&format!(
+        let typed = crate::prompt::ask(&format!(
             "Type the device name {:?} to restore it (anything else cancels)",
             h.device.name
         ))?;
@@ -1461,25 +1461,10 @@ fn choose_backup(
     }
 }
 
-/// A line from the terminal after `prompt`.
-fn ask(prompt: &str) -> anyhow::Result<String> {
-    print!("{prompt}: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    let n = std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the answer")?;
-    if n == 0 {
-        bail!("no answer (end of input): nothing was changed");
-    }
-    Ok(line.trim().to_owned())
-}
-
 /// A number 1..=max as an index, or None for `q`.
 fn ask_number(prompt: &str, max: usize) -> anyhow::Result<Option<usize>> {
     loop {
-        let a = ask(prompt)?;
+        let a = crate::prompt::ask(prompt)?;
         if a.eq_ignore_ascii_case("q") {
             return Ok(None);
         }

@@ -8,7 +8,7 @@
 //! claimed); write, sync, read back and compare.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -188,17 +188,11 @@ fn describe(args: &FlashArgs, disk: &Disk, image: &pos_flash::Image) {
 }
 
 fn confirm(disk: &Disk) -> anyhow::Result<bool> {
-    print!(
-        "Type the device name {:?} to erase it (anything else cancels): ",
+    let answer = crate::prompt::ask(&format!(
+        "Type the device name {:?} to erase it (anything else cancels)",
         disk.name
-    );
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    let n = std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the answer")?;
-    Ok(n > 0 && line.trim() == disk.name)
+    ))?;
+    Ok(answer == disk.name)
 }
 
 /// Open the disk for writing and reading back. O_EXCL on a block device fails with EBUSY when

@@ -374,7 +374,7 @@ fn resolve_bundle(source: &BundleSource) -> anyhow::Result<PathBuf> {
             }
             println!("Several update bundles are on the USB stick:{list}");
             loop {
-                let answer = ask(&format!("Which one (1-{n}, q to stop)"))?;
+                let answer = crate::prompt::ask(&format!("Which one (1-{n}, q to stop)"))?;
                 if answer.eq_ignore_ascii_case("q") {
                     bail!("nothing chosen");
                 }
@@ -411,20 +411,6 @@ fn find_bundles(mounts: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-fn ask(prompt: &str) -> anyhow::Result<String> {
-    print!("{prompt}: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    let n = std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the answer")?;
-    if n == 0 {
-        bail!("no answer (end of input): nothing was changed");
-    }
-    Ok(line.trim().to_owned())
-}
-
 // ---------------------------------------------------------------------------------------------
 // apply
 
@@ -447,7 +433,7 @@ fn apply(a: &ApplyArgs) -> anyhow::Result<()> {
             bail!("standard input is not a terminal: add --yes to install without asking");
         }
         let slot = target.as_deref().unwrap_or("the other slot");
-        let answer = ask(&format!(
+        let answer = crate::prompt::ask(&format!(
             "Install {} into slot {slot} now? This system keeps running meanwhile [y/N]",
             checked.version
         ))?;
