@@ -59,6 +59,19 @@ impl Locale {
     }
 
     /// The language part ("de" of "de-AT"): which translation the screens use.
+    /// Show every Slint screen of the process in this locale's language (English where no
+    /// translation is bundled).
+    pub fn select_translation(&self) {
+        let language = if LANGUAGES.contains(&self.language()) {
+            self.language()
+        } else {
+            "en"
+        };
+        if let Err(e) = slint::select_bundled_translation(language) {
+            tracing::warn!("translation {language}: {e}");
+        }
+    }
+
     pub fn language(&self) -> &str {
         &self.language
     }

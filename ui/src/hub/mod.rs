@@ -1175,14 +1175,7 @@ impl Hub {
     /// terminal window beside it follows too).
     pub fn set_locale(&self, tag: &str) -> Result<(), crate::locale::LocaleError> {
         let locale = Locale::new(tag)?;
-        let language = if crate::locale::LANGUAGES.contains(&locale.language()) {
-            locale.language()
-        } else {
-            "en"
-        };
-        if let Err(e) = slint::select_bundled_translation(language) {
-            tracing::warn!("translation {language}: {e}");
-        }
+        locale.select_translation();
         if let Ok(mut s) = self.state.try_borrow_mut() {
             s.locale = locale;
             show(&s, &self.window);

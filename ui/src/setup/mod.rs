@@ -99,14 +99,7 @@ impl Setup {
     /// catalogue for it.
     pub fn set_locale(&self, tag: &str) -> Result<(), LocaleError> {
         let locale = Locale::new(tag)?;
-        let language = if crate::locale::LANGUAGES.contains(&locale.language()) {
-            locale.language()
-        } else {
-            "en"
-        };
-        if let Err(e) = slint::select_bundled_translation(language) {
-            tracing::warn!("translation {language}: {e}");
-        }
+        locale.select_translation();
         self.show();
         Ok(())
     }
